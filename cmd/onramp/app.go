@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/property"
+	"github.com/onramp-dev/onramp/sqlite"
+)
+
+// store is everything an engine offers: each part's Store.
+type store interface {
+	events.Store
+	property.Store
+	auth.Store
+}
+
+// engine is an open database of either kind, seen through the parts'
+// interfaces. main is the only place that knows both engines.
+type engine struct {
+	name        string
+	read, write store
+	inTx        func(ctx context.Context, fn func(store) error) error
+	migrate     func(ctx context.Context) ([]int, error)
+	ping        func(ctx context.Context) error
+	close       func() error
+	isRetryable func(error) bool
+}
+
+func openEngine(ctx context.Context, cfg Config) (*engine, error) {
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
+		return openPostgres(ctx, cfg)
+	}
+	db, err := sqlite.Open(ctx, cfg.sqlitePath(), sqlite.Options{Synchronous: cfg.SQLiteSync})
+	if err != nil {
+		return nil, err
+	}
+	return &engine{
+		name: "sqlite", read: db.Reader(), write: db.Writer(),
+		inTx: func(ctx context.Context, fn func(store) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		migrate: db.Migrate, ping: db.Ping, close: db.Close, isRetryable: sqlite.IsRetryable,
+	}, nil
+}
+
+// app is the wired set of Services over one engine.
+type app struct {
+	cfg        Config
+	log        *slog.Logger
+	eng        *engine
+	clock      onramp.Clock
+	bus        onramp.Bus
+	identity   *identity.Service
+	events     *events.Service
+	properties *property.Service
+	tokens     *auth.Service
+}
+
+// openApp opens the database, applies migrations and wires the Services.
+func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, metrics events.Metrics) (*app, error) {
+	eng, err := openEngine(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := eng.migrate(ctx); err != nil {
+		eng.close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	clock := onramp.SystemClock{}
+	a := &app{cfg: cfg, log: log, eng: eng, clock: clock, bus: bus}
+	a.identity = identity.NewService(eng.read, func(ctx context.Context, fn func(identity.Store) error) error {
+		return eng.inTx(ctx, func(s store) error { return fn(s) })
+	}, clock, log)
+	a.events = events.NewService(events.Config{
+		Read: eng.read,
+		InTx: func(ctx context.Context, fn func(events.Store) error) error {
+			return eng.inTx(ctx, func(s store) error { return fn(s) })
+		},
+		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
+	})
+	a.properties = property.NewService(eng.write, eng.read, clock, log)
+	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
+	return a, nil
+}
+
+func (a *app) Close() error { return a.eng.close() }

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/property"
+)
+
+// cliApp parses flags and opens the app for a data command.
+func cliApp(ctx context.Context, name, usageLine string, args []string, extra func(fs *flag.FlagSet)) (*app, []string, error) {
+	fs, cf := newFlags(name, usageLine)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Commands log only warnings: their output is the data.
+	cfg.LogLevel = "warn"
+	log := cfg.logger(os.Stderr)
+	a, err := openApp(ctx, cfg, log, inmem.NewBus(slog.New(slog.DiscardHandler)), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, pos, nil
+}
+
+func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error {
+	var name string
+	var origins multiFlag
+	var asJSON bool
+	a, _, err := cliApp(ctx, "property create", commands()["property create"].usage, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "property name, such as website or community (required)")
+		fs.Var(&origins, "origin", "allowed browser origin such as https://www.example.com (repeatable)")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if name == "" {
+		return onramp.Errorf(onramp.EINVALID, "--name is required")
+	}
+	c, err := a.properties.Create(ctx, property.CreateParams{Name: name, Origins: origins})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "write_key": c.WriteKey, "secret_key": c.SecretKey})
+	}
+	fmt.Fprintf(out, "Property %s (%s) created.\n  write key:  %s   (public: goes into your pages)\n  secret key: %s   (shown once: server-side reads)\n", c.Name, c.ID, c.WriteKey, c.SecretKey)
+	return nil
+}
+
+func runPropertyList(ctx context.Context, args []string, out io.Writer) error {
+	var asJSON bool
+	a, _, err := cliApp(ctx, "property list", commands()["property list"].usage, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ps, err := a.properties.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, ps)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tWRITE KEY\tORIGINS\tCREATED")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.WriteKey, strings.Join(p.Origins, " "), p.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func runPropertyRevoke(ctx context.Context, args []string, out io.Writer) error {
+	var which, prop string
+	var asJSON bool
+	a, _, err := cliApp(ctx, "property revoke-key", commands()["property revoke-key"].usage, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&prop, "property", "", "property id or name (required)")
+		fs.StringVar(&which, "key", "", "write or secret (required)")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, err := a.properties.Get(ctx, prop)
+	if err != nil {
+		return err
+	}
+	c, err := a.properties.RevokeKey(ctx, p.ID, property.Key(which))
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		m := map[string]any{"id": c.ID, "write_key": c.WriteKey}
+		if c.SecretKey != "" {
+			m["secret_key"] = c.SecretKey
+		}
+		return printJSON(out, m)
+	}
+	if c.SecretKey != "" {
+		fmt.Fprintf(out, "New secret key for %s (shown once): %s\nThe old one no longer works.\n", c.Name, c.SecretKey)
+	} else {
+		fmt.Fprintf(out, "New write key for %s: %s\nThe old one no longer works (other nodes: within 5 s).\n", c.Name, c.WriteKey)
+	}
+	return nil
+}
+
+func runTokenCreate(ctx context.Context, args []string, out io.Writer) error {
+	var name, role string
+	var asJSON bool
+	a, _, err := cliApp(ctx, "token create", commands()["token create"].usage, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "cli", "what the token is for")
+		fs.StringVar(&role, "role", auth.RoleOwner, "owner, admin, developer, marketer or support")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	nt, err := a.tokens.CreateToken(ctx, name, role)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, map[string]any{"id": nt.ID, "name": nt.Name, "role": nt.Role, "token": nt.Secret})
+	}
+	fmt.Fprintf(out, "API token %s (%s, role %s), shown once:\n  %s\n", nt.ID, nt.Name, nt.Role, nt.Secret)
+	return nil
+}
+
+func runTokenList(ctx context.Context, args []string, out io.Writer) error {
+	var asJSON bool
+	a, _, err := cliApp(ctx, "token list", commands()["token list"].usage, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ts, err := a.tokens.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, ts)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tREVOKED")
+	for _, t := range ts {
+		revoked := ""
+		if t.RevokedAt != nil {
+			revoked = t.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, t.CreatedAt.Format(time.RFC3339), revoked)
+	}
+	return tw.Flush()
+}
+
+func runUserList(ctx context.Context, args []string, out io.Writer) error {
+	var q, trait string
+	var limit int
+	var asJSON bool
+	a, _, err := cliApp(ctx, "user list", commands()["user list"].usage, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&q, "q", "", "search: an identifier value or the start of an email")
+		fs.StringVar(&trait, "trait", "", "filter by trait, key:value")
+		fs.IntVar(&limit, "limit", 50, "how many")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	pq := identity.PersonQuery{Search: q, Limit: limit}
+	if trait != "" {
+		k, v, ok := strings.Cut(trait, ":")
+		if !ok {
+			return onramp.Errorf(onramp.EINVALID, "--trait must be key:value")
+		}
+		pq.TraitKey, pq.TraitValue = k, v
+	}
+	ps, err := a.identity.Search(ctx, pq)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, ps)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER ID\tLAST SEEN\tTRAITS")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.UserID, p.LastSeenAt.Format(time.RFC3339), truncate(string(p.Traits), 80))
+	}
+	return tw.Flush()
+}
+
+// findPerson accepts a person id or type:value.
+func findPerson(ctx context.Context, a *app, ref string) (*identity.Profile, error) {
+	if typ, val, ok := strings.Cut(ref, ":"); ok && !strings.HasPrefix(ref, "per_") {
+		return a.identity.Lookup(ctx, identity.Key{Type: typ, Value: val})
+	}
+	return a.identity.Person(ctx, ref)
+}
+
+func runUserShow(ctx context.Context, args []string, out io.Writer) error {
+	var n int
+	var asJSON bool
+	a, pos, err := cliApp(ctx, "user show", commands()["user show"].usage, args, func(fs *flag.FlagSet) {
+		fs.IntVar(&n, "events", 20, "how many recent events to show")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if len(pos) != 1 {
+		return onramp.Errorf(onramp.EINVALID, "give one person: an id (per_…) or type:value such as email:ada@example.com")
+	}
+	prof, err := findPerson(ctx, a, pos[0])
+	if err != nil {
+		return err
+	}
+	page, err := a.events.Timeline(ctx, events.TimelineParams{PersonIDs: append([]string{prof.Person.ID}, prof.MergedIDs...), Limit: n})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, map[string]any{"profile": prof, "events": page.Events})
+	}
+	p := prof.Person
+	fmt.Fprintf(out, "Person %s\n  created %s, last seen %s\n  traits %s\n", p.ID, p.CreatedAt.Format(time.RFC3339), p.LastSeenAt.Format(time.RFC3339), string(p.Traits))
+	if len(prof.MergedIDs) > 0 {
+		fmt.Fprintf(out, "  merged in: %s\n", strings.Join(prof.MergedIDs, ", "))
+	}
+	fmt.Fprintln(out, "Identifiers:")
+	for _, id := range prof.Identifiers {
+		fmt.Fprintf(out, "  %-14s %s\n", id.Type, id.Value)
+	}
+	fmt.Fprintf(out, "Latest %d events:\n", len(page.Events))
+	for _, e := range page.Events {
+		label := e.Event
+		if label == "" {
+			label = e.Name
+		}
+		fmt.Fprintf(out, "  %s  %-8s %s\n", e.Timestamp.Format(time.RFC3339), e.Type, label)
+	}
+	return nil
+}
+
+func runUserDelete(ctx context.Context, args []string, out io.Writer) error {
+	var yes bool
+	a, pos, err := cliApp(ctx, "user delete", commands()["user delete"].usage, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&yes, "yes", false, "confirm: the data cannot be recovered")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if len(pos) != 1 {
+		return onramp.Errorf(onramp.EINVALID, "give one person: an id (per_…) or type:value")
+	}
+	prof, err := findPerson(ctx, a, pos[0])
+	if err != nil {
+		return err
+	}
+	if !yes {
+		return onramp.Errorf(onramp.EINVALID, "this deletes person %s with %d identifiers and all their events; run again with --yes to confirm", prof.Person.ID, len(prof.Identifiers))
+	}
+	ids, err := a.identity.Delete(ctx, prof.Person.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Deleted %s (persons %s), their identifiers and events.\n", prof.Person.ID, strings.Join(ids, ", "))
+	return nil
+}
+
+func runEventsRejected(ctx context.Context, args []string, out io.Writer) error {
+	var prop string
+	var limit int
+	var asJSON bool
+	a, _, err := cliApp(ctx, "events rejected", commands()["events rejected"].usage, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&prop, "property", "", "only this property (id or name)")
+		fs.IntVar(&limit, "limit", 50, "how many")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	q := events.RejectionQuery{Limit: limit}
+	if prop != "" {
+		p, err := a.properties.Get(ctx, prop)
+		if err != nil {
+			return err
+		}
+		q.PropertyID = p.ID
+	}
+	rs, err := a.events.Rejections(ctx, q)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, rs)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECEIVED\tPROPERTY\tINDEX\tCODE\tREASON")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.ReceivedAt.Format(time.RFC3339), r.PropertyID, r.Index, r.Code, truncate(r.Reason, 100))
+	}
+	return tw.Flush()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

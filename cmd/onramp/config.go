@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is every setting Onramp honours, validated once. Precedence:
+// flags > ONRAMP_* environment > the optional config file > defaults.
+type Config struct {
+	DataDir     string `json:"data_dir"`
+	Addr        string `json:"addr"`
+	PublicURL   string `json:"public_url"`
+	DatabaseURL string `json:"database_url"`
+	NATSURL     string `json:"nats_url"`
+	SMTPURL     string `json:"smtp_url"`
+	LogLevel    string `json:"log_level"`
+	LogFormat   string `json:"log_format"`
+	TrustProxy  bool   `json:"trust_proxy"`
+	// SQLiteSync is SQLite's synchronous pragma: FULL (default) or NORMAL.
+	SQLiteSync string `json:"sqlite_synchronous"`
+}
+
+func defaultConfig() Config {
+	return Config{DataDir: "./onramp-data", Addr: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text", SQLiteSync: "FULL"}
+}
+
+// configFlags registers the shared settings on fs. Every command calls it,
+// so every command honours the same settings.
+type configFlags struct {
+	fs         *flag.FlagSet
+	configFile *string
+	set        map[string]*string
+	trustProxy *bool
+}
+
+var settingNames = []struct{ flag, env, help string }{
+	{"data-dir", "ONRAMP_DATA_DIR", "folder for the SQLite database and other data (default ./onramp-data)"},
+	{"addr", "ONRAMP_ADDR", "address to listen on (default 127.0.0.1:8080)"},
+	{"public-url", "ONRAMP_PUBLIC_URL", "URL people reach Onramp at (default http://<addr>)"},
+	{"database-url", "ONRAMP_DATABASE_URL", "postgres://… to use PostgreSQL (default: SQLite in the data folder)"},
+	{"nats-url", "ONRAMP_NATS_URL", "nats://… for the scale-out bus (optional)"},
+	{"smtp-url", "ONRAMP_SMTP_URL", "smtp://host:port for email (optional)"},
+	{"log-level", "ONRAMP_LOG_LEVEL", "debug, info, warn or error (default info)"},
+	{"log-format", "ONRAMP_LOG_FORMAT", "text or json (default text)"},
+	{"sqlite-synchronous", "ONRAMP_SQLITE_SYNCHRONOUS", "FULL (survives power loss, default) or NORMAL (survives process crashes)"},
+}
+
+func addConfigFlags(fs *flag.FlagSet) *configFlags {
+	cf := &configFlags{fs: fs, set: map[string]*string{}}
+	cf.configFile = fs.String("config", os.Getenv("ONRAMP_CONFIG"), "optional JSON config file (keys: data_dir, addr, public_url, database_url, …) [ONRAMP_CONFIG]")
+	for _, s := range settingNames {
+		cf.set[s.flag] = fs.String(s.flag, "", s.help+" ["+s.env+"]")
+	}
+	cf.trustProxy = fs.Bool("trust-proxy", false, "trust X-Forwarded-For/-Proto from a proxy in front [ONRAMP_TRUST_PROXY=1]")
+	return cf
+}
+
+// load resolves the settings after fs.Parse.
+func (cf *configFlags) load() (Config, error) {
+	cfg := defaultConfig()
+	if *cf.configFile != "" {
+		b, err := os.ReadFile(*cf.configFile)
+		if err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", *cf.configFile, err)
+		}
+	}
+	explicit := map[string]bool{}
+	cf.fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	targets := map[string]*string{
+		"data-dir": &cfg.DataDir, "addr": &cfg.Addr, "public-url": &cfg.PublicURL, "database-url": &cfg.DatabaseURL,
+		"nats-url": &cfg.NATSURL, "smtp-url": &cfg.SMTPURL, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat,
+		"sqlite-synchronous": &cfg.SQLiteSync,
+	}
+	for _, s := range settingNames {
+		if v, ok := os.LookupEnv(s.env); ok && v != "" {
+			*targets[s.flag] = v
+		}
+		if explicit[s.flag] {
+			*targets[s.flag] = *cf.set[s.flag]
+		}
+	}
+	if v := os.Getenv("ONRAMP_TRUST_PROXY"); v == "1" || v == "true" {
+		cfg.TrustProxy = true
+	}
+	if explicit["trust-proxy"] {
+		cfg.TrustProxy = *cf.trustProxy
+	}
+	return cfg, cfg.validate()
+}
+
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("data-dir must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr %q must be host:port: %w", c.Addr, err)
+	}
+	if c.PublicURL == "" {
+		host := c.Addr
+		if h, p, _ := net.SplitHostPort(c.Addr); h == "" || h == "0.0.0.0" || h == "::" {
+			host = net.JoinHostPort("127.0.0.1", p)
+		}
+		c.PublicURL = "http://" + host
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		return fmt.Errorf("database-url must start with postgres:// (or sqlite:PATH)")
+	}
+	switch strings.ToUpper(c.SQLiteSync) {
+	case "FULL", "NORMAL":
+		c.SQLiteSync = strings.ToUpper(c.SQLiteSync)
+	default:
+		return fmt.Errorf("sqlite-synchronous must be FULL or NORMAL")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log-format must be text or json")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+// sqlitePath is the database file when no Postgres URL is set.
+func (c *Config) sqlitePath() string {
+	if p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
+		return p
+	}
+	return filepath.Join(c.DataDir, "onramp.db")
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log-level must be debug, info, warn or error")
+	}
+	return l, nil
+}
+
+func (c *Config) logger(w *os.File) *slog.Logger {
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

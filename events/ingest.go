@@ -1,0 +1,528 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/identity"
+)
+
+// Metrics receives what ingest measures. A nil Metrics records nothing.
+type Metrics interface {
+	Accepted(propertyID string, n int)
+	Rejected(propertyID, code string, n int)
+	Duplicates(propertyID string, n int)
+	Commit(d time.Duration, events int, err error)
+}
+
+// Config wires a Service.
+type Config struct {
+	// Read serves queries; InTx runs the ingest transaction.
+	Read  Store
+	InTx  TxFunc
+	Clock onramp.Clock
+	Log   *slog.Logger
+	Bus   onramp.Bus
+	// Metrics is optional.
+	Metrics Metrics
+	// IsRetryable tells whether a failed transaction may be run again (a
+	// unique-key race between nodes, a serialization failure).
+	IsRetryable func(error) bool
+	// MaxGroupEvents caps the events committed in one transaction.
+	MaxGroupEvents int
+}
+
+// Service ingests and queries events. Every ingest request waits until its
+// events are committed: the answer it gets is the durable truth.
+type Service struct {
+	cfg      Config
+	resolver identity.Resolver
+	work     chan *pending
+	wake     chan struct{}
+
+	mu      sync.Mutex
+	closed  bool
+	stopped chan struct{}
+	// OnCommit, if set, is called with each committed group of events
+	// (after commit, before the ingest callers are answered).
+	OnCommit func([]*Event)
+}
+
+// pending is one request waiting for the committer.
+type pending struct {
+	parsed   []*Parsed
+	rejected []*Rejection
+	done     chan result
+}
+
+type result struct {
+	res *Result
+	err error
+}
+
+// Result is what one ingest request achieved.
+type Result struct {
+	Accepted   int          `json:"accepted"`
+	Duplicates int          `json:"duplicates"`
+	Rejected   []*Rejection `json:"rejected"`
+}
+
+// NewService returns a Service; call Run to start committing.
+func NewService(cfg Config) *Service {
+	if cfg.MaxGroupEvents <= 0 {
+		cfg.MaxGroupEvents = 5000
+	}
+	if cfg.IsRetryable == nil {
+		cfg.IsRetryable = func(error) bool { return false }
+	}
+	return &Service{
+		cfg:      cfg,
+		resolver: identity.Resolver{Clock: cfg.Clock},
+		work:     make(chan *pending, 1024),
+		wake:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+	}
+}
+
+var errClosed = onramp.Errorf(onramp.EUNAVAILABLE, "Onramp is shutting down; retry shortly.")
+
+// IngestParams is one request's worth of messages.
+type IngestParams struct {
+	Batch    *Batch
+	Envelope Envelope
+	// Type is the single-call endpoint's type, "" for batches.
+	Type string
+}
+
+// Ingest validates the messages, and commits the valid ones together with
+// the rejections. It returns once everything is durable.
+func (s *Service) Ingest(ctx context.Context, p IngestParams) (*Result, error) {
+	env := p.Envelope
+	if env.BatchSentAt.IsZero() {
+		env.BatchSentAt = p.Batch.SentAt
+	}
+	pd := &pending{done: make(chan result, 1)}
+	for i, raw := range p.Batch.Messages {
+		parsed, rej := Parse(raw, i, p.Type, env)
+		if rej != nil {
+			pd.rejected = append(pd.rejected, rej)
+			continue
+		}
+		pd.parsed = append(pd.parsed, parsed)
+	}
+	return s.submit(ctx, pd)
+}
+
+// RecordRejection logs a request refused as a whole (malformed body) for a
+// known property, so the debugger shows it.
+func (s *Service) RecordRejection(ctx context.Context, r *Rejection) error {
+	_, err := s.submit(ctx, &pending{rejected: []*Rejection{r}, done: make(chan result, 1)})
+	return err
+}
+
+func (s *Service) submit(ctx context.Context, pd *pending) (*Result, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
+	select {
+	case s.work <- pd:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.stopped:
+		return nil, errClosed
+	}
+	// Once queued, the request is committed or failed even if the caller
+	// goes away; waiting on ctx here only stops the wait.
+	select {
+	case r := <-pd.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run commits queued requests in groups until ctx ends, then finishes what
+// is queued and returns.
+func (s *Service) Run(ctx context.Context) {
+	defer close(s.stopped)
+	for {
+		var first *pending
+		select {
+		case first = <-s.work:
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
+			// Drain what is already queued: those callers are waiting.
+			for {
+				select {
+				case pd := <-s.work:
+					s.commitGroup(context.WithoutCancel(ctx), []*pending{pd})
+				default:
+					return
+				}
+			}
+		}
+		group := []*pending{first}
+		n := len(first.parsed)
+	drain:
+		for n < s.cfg.MaxGroupEvents {
+			select {
+			case pd := <-s.work:
+				group = append(group, pd)
+				n += len(pd.parsed)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(context.WithoutCancel(ctx), group)
+	}
+}
+
+// commitGroup writes a group of requests in one transaction: one fsync for
+// many requests is what makes durable acknowledgement fast.
+func (s *Service) commitGroup(ctx context.Context, group []*pending) {
+	start := time.Now()
+	var results []*Result
+	var committed []*Event
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		results, committed, err = s.tryCommit(ctx, group)
+		if err == nil || !s.cfg.IsRetryable(err) {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.Commit(time.Since(start), len(committed), err)
+	}
+	if err != nil {
+		s.cfg.Log.Error("ingest commit failed", "err", err, "requests", len(group))
+		for _, pd := range group {
+			pd.done <- result{err: fmt.Errorf("events: commit: %w", err)}
+		}
+		return
+	}
+	if s.OnCommit != nil && len(committed) > 0 {
+		s.OnCommit(committed)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	for i, pd := range group {
+		if m := s.cfg.Metrics; m != nil {
+			pid := ""
+			if len(pd.parsed) > 0 {
+				pid = pd.parsed[0].Event.PropertyID
+			} else if len(pd.rejected) > 0 {
+				pid = pd.rejected[0].PropertyID
+			}
+			m.Accepted(pid, results[i].Accepted)
+			m.Duplicates(pid, results[i].Duplicates)
+			for _, r := range results[i].Rejected {
+				m.Rejected(r.PropertyID, r.Code, 1)
+			}
+		}
+		pd.done <- result{res: results[i]}
+	}
+}
+
+func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, []*Event, error) {
+	results := make([]*Result, len(group))
+	var committed []*Event
+	err := s.cfg.InTx(ctx, func(st Store) error {
+		committed = committed[:0]
+		for i, pd := range group {
+			results[i] = &Result{Rejected: append([]*Rejection(nil), pd.rejected...)}
+		}
+		// 1. Duplicates: earlier requests, and repeats inside this group.
+		byProp := map[string][]string{}
+		for _, pd := range group {
+			for _, p := range pd.parsed {
+				byProp[p.Event.PropertyID] = append(byProp[p.Event.PropertyID], p.Event.MessageID)
+			}
+		}
+		existing := map[string]map[string]bool{}
+		for prop, ids := range byProp {
+			ex, err := st.ExistingMessageIDs(ctx, prop, ids)
+			if err != nil {
+				return err
+			}
+			existing[prop] = ex
+		}
+		type slot struct {
+			req int
+			p   *Parsed
+		}
+		var live []slot
+		for i, pd := range group {
+			for _, p := range pd.parsed {
+				ex := existing[p.Event.PropertyID]
+				if ex[p.Event.MessageID] {
+					results[i].Duplicates++
+					continue
+				}
+				ex[p.Event.MessageID] = true
+				live = append(live, slot{i, p})
+			}
+		}
+		// 2. Suppressed senders.
+		if len(live) > 0 {
+			var keys []identity.Key
+			for _, sl := range live {
+				keys = append(keys, sl.p.Obs.Keys...)
+			}
+			sup, err := st.Suppressed(ctx, keys)
+			if err != nil {
+				return err
+			}
+			if len(sup) > 0 {
+				blocked := map[identity.Key]bool{}
+				for _, k := range sup {
+					blocked[k] = true
+				}
+				kept := live[:0]
+				for _, sl := range live {
+					hit := false
+					for _, k := range sl.p.Obs.Keys {
+						hit = hit || blocked[k]
+					}
+					if hit {
+						e := sl.p.Event
+						results[sl.req].Rejected = append(results[sl.req].Rejected, &Rejection{
+							PropertyID: e.PropertyID, ReceivedAt: e.ReceivedAt, Index: sl.p.Index, MessageID: e.MessageID, Type: e.Type,
+							Code: CodeSuppressed, Reason: "Events from this person are suppressed at their request.",
+						})
+						continue
+					}
+					kept = append(kept, sl)
+				}
+				live = kept
+			}
+		}
+		// 3. Who is it? One resolution for the whole group, in order.
+		if len(live) > 0 {
+			obs := make([]identity.Observation, len(live))
+			for i, sl := range live {
+				obs[i] = sl.p.Obs
+			}
+			owners, err := s.resolver.Resolve(ctx, st, obs)
+			if err != nil {
+				return err
+			}
+			evs := make([]*Event, len(live))
+			for i, sl := range live {
+				sl.p.Event.PersonID = owners[i]
+				evs[i] = sl.p.Event
+				results[sl.req].Accepted++
+			}
+			if err := st.InsertEvents(ctx, evs); err != nil {
+				return err
+			}
+			committed = evs
+		}
+		// 4. The rejected log, in the same transaction: the answer the
+		// client gets and the log never disagree.
+		var rejs []*Rejection
+		for _, r := range results {
+			rejs = append(rejs, r.Rejected...)
+		}
+		if len(rejs) > 0 {
+			if err := st.InsertRejections(ctx, rejs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return results, committed, err
+}
+
+// TimelineParams selects a page of one person's timeline.
+type TimelineParams struct {
+	// PersonIDs are the persons of one profile (the root and those merged
+	// into it).
+	PersonIDs  []string
+	Types      []string
+	Names      []string
+	PropertyID string
+	From, To   time.Time
+	Cursor     string
+	Limit      int
+}
+
+// Page is a page of events with the cursor of the next one.
+type Page struct {
+	Events []*Event `json:"data"`
+	Next   string   `json:"next,omitempty"`
+}
+
+// Timeline returns events newest first.
+func (s *Service) Timeline(ctx context.Context, p TimelineParams) (*Page, error) {
+	if p.Limit <= 0 {
+		p.Limit = 50
+	}
+	if p.Limit > 1000 {
+		p.Limit = 1000
+	}
+	q := TimelineQuery{PersonIDs: p.PersonIDs, Types: p.Types, Names: p.Names, PropertyID: p.PropertyID, From: p.From, To: p.To, Limit: p.Limit + 1}
+	if p.Cursor != "" {
+		c, err := DecodeCursor(p.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		q.Before = c
+	}
+	evs, err := s.cfg.Read.Timeline(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("events: timeline: %w", err)
+	}
+	page := &Page{Events: evs}
+	if len(evs) > p.Limit {
+		page.Events = evs[:p.Limit]
+		last := page.Events[p.Limit-1]
+		page.Next = EncodeCursor(Cursor{Timestamp: last.Timestamp, Seq: last.Seq})
+	}
+	return page, nil
+}
+
+// Rejections returns the rejected-events log, newest first.
+func (s *Service) Rejections(ctx context.Context, q RejectionQuery) ([]*Rejection, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	return s.cfg.Read.Rejections(ctx, q)
+}
+
+// EncodeCursor makes an opaque page cursor.
+func EncodeCursor(c Cursor) string {
+	return fmt.Sprintf("%d.%d", c.Timestamp.UnixMicro(), c.Seq)
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor.
+func DecodeCursor(s string) (*Cursor, error) {
+	var us, seq int64
+	if _, err := fmt.Sscanf(s, "%d.%d", &us, &seq); err != nil || seq < 0 {
+		return nil, onramp.Errorf(onramp.EINVALID, "cursor is not valid; use the \"next\" value of a previous page")
+	}
+	return &Cursor{Timestamp: time.UnixMicro(us).UTC(), Seq: seq}, nil
+}
+
+// Publisher moves committed events onto the bus, at least once: it keeps a
+// cursor in the store and advances it only after the bus took the events,
+// so a crash replays what may not have been delivered.
+type Publisher struct {
+	svc  *Service
+	name string
+	// Batch is how many events one Publish carries.
+	Batch int
+	// SaveEvery spaces cursor writes: on SQLite every write waits for the
+	// one writer, so the cursor is saved at most this often (a crash then
+	// replays at most this much, which at-least-once allows).
+	SaveEvery time.Duration
+}
+
+// NewPublisher returns the publisher of svc's events.
+func (s *Service) NewPublisher() *Publisher {
+	return &Publisher{svc: s, name: "bus", Batch: 2000, SaveEvery: 250 * time.Millisecond}
+}
+
+// Message turns an event into a bus message. Its ID is stable across
+// redeliveries so subscribers can dedupe.
+func Message(e *Event) (onramp.Message, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return onramp.Message{}, fmt.Errorf("events: encode: %w", err)
+	}
+	return onramp.Message{ID: fmt.Sprintf("evt_%d", e.Seq), Topic: "event." + e.Type, Seq: e.Seq, Payload: b}, nil
+}
+
+// Run publishes until ctx ends.
+func (p *Publisher) Run(ctx context.Context) error {
+	st := p.svc.cfg.Read
+	cur, err := st.Cursor(ctx, p.name)
+	if err != nil {
+		return fmt.Errorf("events: publisher cursor: %w", err)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	saved, lastSave := cur, time.Now()
+	save := func() {
+		if cur == saved {
+			return
+		}
+		if err := p.svc.cfg.InTx(ctx, func(st Store) error { return st.SetCursor(ctx, p.name, cur) }); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				p.svc.cfg.Log.Error("publisher cursor", "err", err)
+			}
+			return
+		}
+		saved, lastSave = cur, time.Now()
+	}
+	for {
+		if c, ok := p.svc.cfg.Bus.(interface{ Subscribers() int }); ok && c.Subscribers() == 0 {
+			// Nobody listens: leave the cursor where it is, so a subscriber
+			// that arrives later still gets every event since.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-p.svc.wake:
+			case <-tick.C:
+			}
+			continue
+		}
+		for {
+			evs, err := st.EventsAfter(ctx, cur, p.Batch)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				p.svc.cfg.Log.Error("publisher read", "err", err)
+				break
+			}
+			if len(evs) == 0 {
+				break
+			}
+			msgs := make([]onramp.Message, 0, len(evs))
+			for _, e := range evs {
+				m, err := Message(e)
+				if err != nil {
+					return err
+				}
+				msgs = append(msgs, m)
+			}
+			if err := p.svc.cfg.Bus.Publish(ctx, msgs...); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				p.svc.cfg.Log.Error("publish", "err", err)
+				break
+			}
+			cur = evs[len(evs)-1].Seq
+			if time.Since(lastSave) >= p.SaveEvery {
+				save()
+			}
+		}
+		if time.Since(lastSave) >= p.SaveEvery {
+			save()
+		}
+		select {
+		case <-ctx.Done():
+			ctx = context.WithoutCancel(ctx)
+			save()
+			return nil
+		case <-p.svc.wake:
+		case <-tick.C:
+			save()
+		}
+	}
+}

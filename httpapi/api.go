@@ -1,0 +1,529 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/property"
+)
+
+type tokenKey struct{}
+
+// withToken checks the API token (Authorization: Bearer …) and that its
+// role allows perm, before calling h.
+func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			s.writeError(w, r, onramp.Errorf(onramp.EUNAUTHORIZED, "Send an API token as \"Authorization: Bearer ort_…\" (onramp token create prints one)."))
+			return
+		}
+		t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !auth.Allows(t.Role, perm) {
+			s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "The %s role may not do this (%s).", t.Role, perm))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+	}
+}
+
+func actor(r *http.Request) string {
+	if t, ok := r.Context().Value(tokenKey{}).(*auth.Token); ok {
+		return "token:" + t.ID
+	}
+	return ""
+}
+
+const maxAPIBody = 1 << 20
+
+// decodeJSON reads a JSON body strictly: right content type, size limit,
+// no unknown fields, one value.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return onramp.Errorf(onramp.EINVALID, "Content-Type must be application/json.")
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return onramp.Errorf(onramp.ETOOLARGE, "The body is larger than 1 MB.")
+		}
+		if errors.Is(err, io.EOF) {
+			return onramp.Errorf(onramp.EINVALID, "The body is empty; send a JSON object.")
+		}
+		return onramp.Errorf(onramp.EINVALID, "The body is not valid JSON for this endpoint: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return onramp.Errorf(onramp.EINVALID, "The body must hold one JSON value.")
+	}
+	return nil
+}
+
+// --- properties ---
+
+func (s *Server) listProperties(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.Properties.List(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"data": ps})
+}
+
+type propertyInput struct {
+	Name    *string  `json:"name"`
+	Origins []string `json:"origins"`
+}
+
+func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
+	var in propertyInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Name == nil {
+		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "name is required"))
+		return
+	}
+	c, err := s.Properties.Create(r.Context(), property.CreateParams{Name: *in.Name, Origins: in.Origins})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) getProperty(w http.ResponseWriter, r *http.Request) {
+	p, err := s.Properties.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, p)
+}
+
+func (s *Server) updateProperty(w http.ResponseWriter, r *http.Request) {
+	var in propertyInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Properties.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	up, err := s.Properties.Update(r.Context(), property.UpdateParams{ID: p.ID, Name: in.Name, Origins: in.Origins})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, up)
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Key string `json:"key"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Properties.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.Properties.RevokeKey(r.Context(), p.ID, property.Key(in.Key))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, c)
+}
+
+func (s *Server) listRejections(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rq := events.RejectionQuery{}
+	if p := q.Get("property"); p != "" {
+		prop, err := s.Properties.Get(r.Context(), p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rq.PropertyID = prop.ID
+	}
+	var err error
+	if rq.BeforeID, err = intParam(q.Get("before"), 0); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := intParam(q.Get("limit"), 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rq.Limit = int(limit)
+	rs, err := s.Events.Rejections(r.Context(), rq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"data": rejectionsJSON(rs)})
+}
+
+type rejectionJSON struct {
+	*events.Rejection
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// PayloadText holds a payload that is not valid JSON (cut, or malformed).
+	PayloadText string `json:"payload_text,omitempty"`
+}
+
+func rejectionsJSON(rs []*events.Rejection) []rejectionJSON {
+	out := make([]rejectionJSON, 0, len(rs))
+	for _, r := range rs {
+		j := rejectionJSON{Rejection: r}
+		if json.Valid(r.Payload) {
+			j.Payload = r.Payload
+		} else if len(r.Payload) > 0 {
+			j.PayloadText = string(r.Payload)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// --- people ---
+
+func (s *Server) listPeople(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	pq := identity.PersonQuery{Search: q.Get("q"), After: q.Get("cursor")}
+	if t := q.Get("trait"); t != "" {
+		k, v, ok := strings.Cut(t, ":")
+		if !ok || k == "" {
+			s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "trait must look like key:value"))
+			return
+		}
+		pq.TraitKey, pq.TraitValue = k, v
+	}
+	var err error
+	if pq.SeenAfter, err = timeParam(q.Get("seen_after")); err == nil {
+		pq.SeenBefore, err = timeParam(q.Get("seen_before"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := intParam(q.Get("limit"), 50)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pq.Limit = int(limit)
+	ps, err := s.Identity.Search(r.Context(), pq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := map[string]any{"data": ps}
+	if len(ps) == pq.Limit && len(ps) > 0 {
+		out["next"] = ps[len(ps)-1].ID
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
+	p, err := s.Identity.Person(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, p)
+}
+
+func (s *Server) personEvents(w http.ResponseWriter, r *http.Request) {
+	members, err := s.Identity.Members(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeTimeline(w, r, members)
+}
+
+// writeTimeline serves a timeline page with the filters of the query string.
+func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, members []string) {
+	q := r.URL.Query()
+	tp := events.TimelineParams{PersonIDs: members, Cursor: q.Get("cursor")}
+	tp.Types = splitList(q["type"])
+	tp.Names = splitList(q["event"])
+	if p := q.Get("property"); p != "" {
+		prop, err := s.Properties.Get(r.Context(), p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		tp.PropertyID = prop.ID
+	}
+	var err error
+	if tp.From, err = timeParam(q.Get("from")); err == nil {
+		tp.To, err = timeParam(q.Get("to"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := intParam(q.Get("limit"), 50)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tp.Limit = int(limit)
+	page, err := s.Events.Timeline(r.Context(), tp)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	evs := page.Events
+	if evs == nil {
+		evs = []*events.Event{}
+	}
+	writeJSON(w, 200, map[string]any{"data": evs, "cursor": map[string]any{"has_more": page.Next != "", "next": page.Next}})
+}
+
+func (s *Server) personMerges(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.Identity.Merges(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ms == nil {
+		ms = []*identity.Merge{}
+	}
+	writeJSON(w, 200, map[string]any{"data": ms})
+}
+
+func (s *Server) mergePerson(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		From string `json:"from"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.From == "" {
+		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "from (the id of the person to merge into this one) is required"))
+		return
+	}
+	m, err := s.Identity.Merge(r.Context(), identity.MergeParams{FromID: in.From, IntoID: r.PathValue("id"), Actor: actor(r)})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, m)
+}
+
+func (s *Server) undoMerge(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Identity.Unmerge(r.Context(), r.PathValue("id"), actor(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, m)
+}
+
+func (s *Server) deletePerson(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.Identity.Delete(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"deleted_person_ids": ids})
+}
+
+func (s *Server) suppressPerson(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Delete bool `json:"delete"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	keys, err := s.Identity.Suppress(r.Context(), identity.SuppressParams{PersonID: r.PathValue("id"), AlsoDelete: in.Delete})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"suppressed": keys, "deleted": in.Delete})
+}
+
+func (s *Server) unsuppress(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Identifiers []identity.Key `json:"identifiers"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(in.Identifiers) == 0 || len(in.Identifiers) > 5000 {
+		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "identifiers must list 1 to 5000 {type, value} pairs"))
+		return
+	}
+	if err := s.Identity.Unsuppress(r.Context(), in.Identifiers); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"unsuppressed": in.Identifiers})
+}
+
+// exportPerson streams a person's profile and every event as NDJSON: the
+// first line is the profile, each further line one event, oldest first is
+// not guaranteed; newest first is.
+func (s *Server) exportPerson(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	prof, err := s.Identity.Person(ctx, r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	members := append([]string{prof.Person.ID}, prof.MergedIDs...)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+prof.Person.ID+`.ndjson"`)
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(map[string]any{"kind": "profile", "profile": prof}); err != nil {
+		return
+	}
+	cursor := ""
+	for {
+		page, err := s.Events.Timeline(ctx, events.TimelineParams{PersonIDs: members, Cursor: cursor, Limit: 1000})
+		if err != nil {
+			// Headers are gone; end the stream with an error line so the
+			// reader knows it is incomplete.
+			_ = enc.Encode(map[string]any{"kind": "error", "error": "export interrupted; retry"})
+			s.log.Error("export", "err", err, "request_id", requestID(ctx))
+			return
+		}
+		for _, e := range page.Events {
+			if err := enc.Encode(map[string]any{"kind": "event", "event": e}); err != nil {
+				return
+			}
+		}
+		if page.Next == "" {
+			return
+		}
+		cursor = page.Next
+	}
+}
+
+func (s *Server) listConflicts(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query().Get("limit"), 100)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cs, err := s.Identity.Conflicts(r.Context(), int(limit))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if cs == nil {
+		cs = []*identity.Conflict{}
+	}
+	writeJSON(w, 200, map[string]any{"data": cs})
+}
+
+// --- tokens ---
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.Tokens.List(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"data": ts})
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if t, ok := r.Context().Value(tokenKey{}).(*auth.Token); ok && t.Role != auth.RoleOwner && in.Role == auth.RoleOwner {
+		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner may create owner tokens."))
+		return
+	}
+	nt, err := s.Tokens.CreateToken(r.Context(), in.Name, in.Role)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, nt)
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if err := s.Tokens.Revoke(r.Context(), r.PathValue("id")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- helpers ---
+
+func intParam(v string, def int64) (int64, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, onramp.Errorf(onramp.EINVALID, "%q is not a non-negative integer", v)
+	}
+	return n, nil
+}
+
+func timeParam(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := events.ParseTime(v)
+	if err != nil {
+		return time.Time{}, onramp.Errorf(onramp.EINVALID, "%q is not an ISO 8601 time", v)
+	}
+	return t, nil
+}
+
+func splitList(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

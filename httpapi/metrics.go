@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are Onramp's Prometheus metrics. It also receives the ingest
+// committer's measurements (it implements events.Metrics).
+type Metrics struct {
+	requests   *prometheus.HistogramVec
+	accepted   *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	commit     *prometheus.HistogramVec
+	groupSize  prometheus.Histogram
+}
+
+// NewMetrics registers the metrics (and the Go runtime collectors) in reg.
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "onramp_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"route", "status"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onramp_ingest_events_accepted_total", Help: "Events committed, by property.",
+		}, []string{"property"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onramp_ingest_events_rejected_total", Help: "Events refused, by property and reason code.",
+		}, []string{"property", "code"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onramp_ingest_events_duplicate_total", Help: "Events dropped as repeats of an earlier messageId.",
+		}, []string{"property"}),
+		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "onramp_db_commit_duration_seconds",
+			Help:    "Time to commit one ingest group (resolution, inserts, fsync).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"result"}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "onramp_db_commit_group_events",
+			Help:    "Events per ingest transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+	}
+	reg.MustRegister(m.requests, m.accepted, m.rejected, m.duplicates, m.commit, m.groupSize,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) Accepted(property string, n int) {
+	if n > 0 {
+		m.accepted.WithLabelValues(property).Add(float64(n))
+	}
+}
+
+func (m *Metrics) Rejected(property, code string, n int) {
+	if n > 0 {
+		m.rejected.WithLabelValues(property, code).Add(float64(n))
+	}
+}
+
+func (m *Metrics) Duplicates(property string, n int) {
+	if n > 0 {
+		m.duplicates.WithLabelValues(property).Add(float64(n))
+	}
+}
+
+func (m *Metrics) Commit(d time.Duration, events int, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.commit.WithLabelValues(result).Observe(d.Seconds())
+	m.groupSize.Observe(float64(events))
+}

@@ -1,0 +1,98 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/onramp-dev/onramp"
+)
+
+// Problem is an RFC 9457 problem document. Type is a relative URI naming
+// the error code; docs/errors.md explains each.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	// Extra members, such as the per-event rejections of a batch.
+	Rejected any `json:"rejected,omitempty"`
+}
+
+// statusOf is the one place error codes become HTTP statuses.
+func statusOf(code string) int {
+	switch code {
+	case onramp.EINVALID:
+		return http.StatusBadRequest
+	case onramp.ENOTFOUND:
+		return http.StatusNotFound
+	case onramp.ECONFLICT:
+		return http.StatusConflict
+	case onramp.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case onramp.EFORBIDDEN:
+		return http.StatusForbidden
+	case onramp.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case onramp.ERATELIMITED:
+		return http.StatusTooManyRequests
+	case onramp.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+var titles = map[string]string{
+	onramp.EINVALID:      "Invalid request",
+	onramp.ENOTFOUND:     "Not found",
+	onramp.ECONFLICT:     "Conflict",
+	onramp.EUNAUTHORIZED: "Unauthorized",
+	onramp.EFORBIDDEN:    "Forbidden",
+	onramp.ETOOLARGE:     "Payload too large",
+	onramp.ERATELIMITED:  "Too many requests",
+	onramp.EUNAVAILABLE:  "Service unavailable",
+	onramp.EINTERNAL:     "Internal error",
+}
+
+// writeError answers with the problem document for err. Internal errors are
+// logged with the request id and reach the client only as "Internal error."
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := onramp.ErrorCode(err)
+	if errors.Is(err, errBodyTooLarge) {
+		code = onramp.ETOOLARGE
+	}
+	status := statusOf(code)
+	p := Problem{Type: "/problems/" + code, Title: titles[code], Status: status, Detail: onramp.ErrorMessage(err), RequestID: requestID(r.Context())}
+	if errors.Is(err, errBodyTooLarge) {
+		p.Detail = errBodyTooLarge.Error()
+	}
+	var oe *onramp.Error
+	if errors.As(err, &oe) && oe.Detail != nil {
+		p.Rejected = oe.Detail
+	}
+	if status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", p.RequestID, "path", r.URL.Path)
+	} else {
+		s.log.DebugContext(r.Context(), "request refused", "code", code, "detail", p.Detail, "request_id", p.RequestID, "path", r.URL.Path)
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	if status == http.StatusUnauthorized && r.URL.Path != "" && len(r.URL.Path) > 4 && r.URL.Path[:4] == "/api" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="onramp"`)
+	}
+	writeJSONStatus(w, status, "application/problem+json", p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONStatus(w, status, "application/json", v)
+}
+
+func writeJSONStatus(w http.ResponseWriter, status int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	// An encode error here means the client went away; nothing to tell it.
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,264 @@
+// Package httpapi is Onramp's HTTP surface: the Segment-compatible
+// collection API, the Profile API, the JSON API under /api, health and
+// metrics. Handlers stay thin: decode, call a part's Service, encode.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/property"
+)
+
+// Config wires a Server.
+type Config struct {
+	Events     *events.Service
+	Identity   *identity.Service
+	Properties *property.Service
+	Tokens     *auth.Service
+	Log        *slog.Logger
+	Clock      onramp.Clock
+	// Registry receives the server's metrics; /metrics serves it.
+	Registry *prometheus.Registry
+	// Metrics, if set, were made with NewMetrics on Registry (so ingest
+	// can share them); otherwise New makes them.
+	Metrics *Metrics
+	// Ready reports whether the node can take traffic (database reachable).
+	Ready func(ctx context.Context) error
+	// Assets holds the browser SDK (sdk/onramp.js) and other static files.
+	Assets fs.FS
+	// TrustProxy makes X-Forwarded-For and X-Forwarded-Proto count; only
+	// set it behind a proxy that overwrites them.
+	TrustProxy bool
+}
+
+// Server serves Onramp's HTTP API.
+type Server struct {
+	Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	metrics  *Metrics
+	draining atomic.Bool
+}
+
+// New returns a Server with every route registered.
+func New(cfg Config) *Server {
+	s := &Server{Config: cfg, log: cfg.Log, mux: http.NewServeMux()}
+	s.metrics = cfg.Metrics
+	if s.metrics == nil {
+		s.metrics = NewMetrics(cfg.Registry)
+	}
+	s.routes()
+	return s
+}
+
+// Drain makes /readyz fail so a load balancer stops sending new traffic
+// while in-flight requests finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) routes() {
+	m := s.mux
+	// Collection (Segment-compatible).
+	for _, typ := range []string{"track", "identify", "page", "screen", "group", "alias"} {
+		h := s.collect(typ)
+		m.Handle("POST /v1/"+typ, h)
+		m.Handle("POST /v1/"+typ[:1], h)
+	}
+	m.Handle("POST /v1/batch", s.collect(""))
+	m.Handle("POST /v1/b", s.collect(""))
+	m.Handle("POST /v1/import", s.collect(""))
+	m.HandleFunc("OPTIONS /v1/", s.preflight)
+	m.HandleFunc("GET /v1/projects/{writeKey}/settings", s.settings)
+	m.HandleFunc("OPTIONS /v1/projects/{writeKey}/settings", s.preflight)
+	m.HandleFunc("POST /v1/m", s.clientMetrics)
+
+	// Profile API (secret key).
+	m.HandleFunc("GET /v1/profiles/{id}/traits", s.withSecret(s.profileTraits))
+	m.HandleFunc("GET /v1/profiles/{id}/identifiers", s.withSecret(s.profileIdentifiers))
+	m.HandleFunc("GET /v1/profiles/{id}/external_ids", s.withSecret(s.profileIdentifiers))
+	m.HandleFunc("GET /v1/profiles/{id}/events", s.withSecret(s.profileEvents))
+
+	// JSON API (API token).
+	m.HandleFunc("GET /api/openapi.json", s.openAPI)
+	m.HandleFunc("GET /api/properties", s.withToken(auth.ReadProperties, s.listProperties))
+	m.HandleFunc("POST /api/properties", s.withToken(auth.ManageProperties, s.createProperty))
+	m.HandleFunc("GET /api/properties/{id}", s.withToken(auth.ReadProperties, s.getProperty))
+	m.HandleFunc("PATCH /api/properties/{id}", s.withToken(auth.ManageProperties, s.updateProperty))
+	m.HandleFunc("POST /api/properties/{id}/revoke-key", s.withToken(auth.ManageProperties, s.revokeKey))
+	m.HandleFunc("GET /api/rejections", s.withToken(auth.ReadProperties, s.listRejections))
+	m.HandleFunc("GET /api/people", s.withToken(auth.ReadPeople, s.listPeople))
+	m.HandleFunc("GET /api/people/{id}", s.withToken(auth.ReadPeople, s.getPerson))
+	m.HandleFunc("GET /api/people/{id}/events", s.withToken(auth.ReadPeople, s.personEvents))
+	m.HandleFunc("GET /api/people/{id}/merges", s.withToken(auth.ReadPeople, s.personMerges))
+	m.HandleFunc("GET /api/people/{id}/export", s.withToken(auth.ReadPeople, s.exportPerson))
+	m.HandleFunc("POST /api/people/{id}/merge", s.withToken(auth.WritePeople, s.mergePerson))
+	m.HandleFunc("POST /api/people/{id}/suppress", s.withToken(auth.WritePeople, s.suppressPerson))
+	m.HandleFunc("DELETE /api/people/{id}", s.withToken(auth.WritePeople, s.deletePerson))
+	m.HandleFunc("POST /api/merges/{id}/undo", s.withToken(auth.WritePeople, s.undoMerge))
+	m.HandleFunc("POST /api/unsuppress", s.withToken(auth.WritePeople, s.unsuppress))
+	m.HandleFunc("GET /api/conflicts", s.withToken(auth.ReadPeople, s.listConflicts))
+	m.HandleFunc("GET /api/tokens", s.withToken(auth.ManageTokens, s.listTokens))
+	m.HandleFunc("POST /api/tokens", s.withToken(auth.ManageTokens, s.createToken))
+	m.HandleFunc("DELETE /api/tokens/{id}", s.withToken(auth.ManageTokens, s.revokeToken))
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s.", r.Method, r.URL.Path))
+	})
+
+	// Operations.
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	m.HandleFunc("GET /sdk/onramp.js", s.sdk)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintln(w, "Onramp is running. API: /api/openapi.json  SDK: /sdk/onramp.js  Health: /healthz")
+			return
+		}
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Nothing at %s %s.", r.Method, r.URL.Path))
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.writeError(w, r, onramp.Errorf(onramp.EUNAVAILABLE, "Shutting down."))
+		return
+	}
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.log.Warn("not ready", "err", err)
+			s.writeError(w, r, onramp.Errorf(onramp.EUNAVAILABLE, "The database does not answer."))
+			return
+		}
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+// ServeHTTP adds request ids, security headers, panic recovery, metrics
+// and logging around every route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	r = r.WithContext(ctx)
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w, status: 200}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(ctx, "panic", "panic", v, "stack", string(debug.Stack()), "request_id", id)
+			if !sw.wrote {
+				s.writeError(sw, r, errors.New("panic"))
+			}
+		}
+		_, pattern := s.mux.Handler(r)
+		d := time.Since(start)
+		s.metrics.requests.WithLabelValues(routeLabel(pattern), strconv.Itoa(sw.status)).Observe(d.Seconds())
+		s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", d, "request_id", id)
+	}()
+	s.mux.ServeHTTP(sw, r)
+}
+
+func routeLabel(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	return pattern
+}
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// clientIP is the address of the caller, from the proxy header only when
+// the operator said a proxy sets it.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) sdk(w http.ResponseWriter, r *http.Request) {
+	b, err := fs.ReadFile(s.Assets, "sdk/onramp.js")
+	if err != nil {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "The SDK is not built into this binary."))
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if gz := s.gzippedSDK(b); gz != nil {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Vary", "Accept-Encoding")
+			_, _ = w.Write(gz)
+			return
+		}
+	}
+	_, _ = w.Write(b)
+}

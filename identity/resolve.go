@@ -1,0 +1,418 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+)
+
+// Observation is what one incoming event says about who someone is.
+type Observation struct {
+	// Keys are normalised, non-blocked identifiers, any order.
+	Keys []Key
+	// Traits (a JSON object) are merged into the person's traits; nil for none.
+	Traits json.RawMessage
+	At     time.Time
+	// MessageID names the event in merge and conflict records.
+	MessageID string
+	// Alias marks an alias call: its keys are two names of one person, and a
+	// merge it causes is logged with reason "alias".
+	Alias bool
+	// AliasOf is an alias call's previousId. It may be an earlier user id or
+	// an anonymous id; the store decides which.
+	AliasOf string
+}
+
+// Resolver applies the identity rules to a group of observations inside one
+// transaction. It is the only place that decides which person an event
+// belongs to, when persons merge, and when they conflict.
+type Resolver struct {
+	Clock onramp.Clock
+}
+
+// resolution is the working state of one Resolve call: what was loaded and
+// what must be written.
+type resolution struct {
+	st        Store
+	now       time.Time
+	idents    map[Key]*Identifier
+	persons   map[string]*Person
+	created   []*Person
+	dirty     map[string]*Person
+	newIdents []*Identifier
+	merges    []*Merge
+	conflicts []*Conflict
+}
+
+// Resolve returns, for each observation, the id of the person its event
+// belongs to: the owner of its highest-priority identifier. It writes new
+// persons, identifiers, trait changes, merges and conflicts through st.
+func (r Resolver) Resolve(ctx context.Context, st Store, obs []Observation) ([]string, error) {
+	res := &resolution{
+		st:      st,
+		now:     r.Clock.Now(),
+		idents:  map[Key]*Identifier{},
+		persons: map[string]*Person{},
+		dirty:   map[string]*Person{},
+	}
+	if err := res.load(ctx, obs); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(obs))
+	for i := range obs {
+		id, err := res.observe(ctx, &obs[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = id
+	}
+	if err := res.flush(ctx); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (res *resolution) load(ctx context.Context, obs []Observation) error {
+	seen := map[Key]bool{}
+	var keys []Key
+	for _, o := range obs {
+		if o.AliasOf != "" {
+			for _, k := range []Key{{UserID, o.AliasOf}, {AnonymousID, o.AliasOf}} {
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+		for _, k := range o.Keys {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	found, err := res.st.FindIdentifiers(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("identity: find identifiers: %w", err)
+	}
+	owners := map[string]bool{}
+	for _, id := range found {
+		res.idents[id.Key] = id
+		owners[id.PersonID] = true
+	}
+	return res.loadPersons(ctx, owners)
+}
+
+// loadPersons loads the given persons and, in a second step, their roots.
+func (res *resolution) loadPersons(ctx context.Context, want map[string]bool) error {
+	for round := 0; round < 2 && len(want) > 0; round++ {
+		ids := make([]string, 0, len(want))
+		for id := range want {
+			if res.persons[id] == nil {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		ps, err := res.st.PersonsByID(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("identity: load persons: %w", err)
+		}
+		want = map[string]bool{}
+		for _, p := range ps {
+			res.persons[p.ID] = p
+			if p.RootID != "" && res.persons[p.RootID] == nil {
+				want[p.RootID] = true
+			}
+		}
+	}
+	return nil
+}
+
+func (res *resolution) root(personID string) *Person {
+	p := res.persons[personID]
+	if p == nil {
+		return nil
+	}
+	if p.RootID != "" && p.RootID != p.ID {
+		if r := res.persons[p.RootID]; r != nil {
+			return r
+		}
+	}
+	return p
+}
+
+func (res *resolution) observe(ctx context.Context, o *Observation) (string, error) {
+	keys := slices.Clone(o.Keys)
+	if o.AliasOf != "" {
+		prev := Key{AnonymousID, o.AliasOf}
+		if res.idents[Key{UserID, o.AliasOf}] != nil {
+			prev = Key{UserID, o.AliasOf}
+		}
+		if !slices.Contains(keys, prev) {
+			keys = append(keys, prev)
+		}
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return priority(keys[i].Type) < priority(keys[j].Type) })
+
+	var userID string
+	for _, k := range keys {
+		if k.Type == UserID {
+			userID = k.Value
+			break
+		}
+	}
+	// Roots in key priority order, without repeats.
+	var roots []*Person
+	for _, k := range keys {
+		id := res.idents[k]
+		if id == nil {
+			continue
+		}
+		if r := res.root(id.PersonID); r != nil && !slices.Contains(roots, r) {
+			roots = append(roots, r)
+		}
+	}
+	userIDs := map[string]bool{}
+	if userID != "" {
+		userIDs[userID] = true
+	}
+	for _, r := range roots {
+		if r.UserID != "" {
+			userIDs[r.UserID] = true
+		}
+	}
+
+	var target *Person
+	if len(userIDs) > 1 {
+		// Two different known people meet on one event: keep them apart and
+		// ask a human. The event goes to the person of its own user id.
+		if id := res.idents[Key{UserID, userID}]; id != nil {
+			target = res.root(id.PersonID)
+		} else if userID != "" {
+			target = res.newPerson(o.At)
+			target.UserID = userID
+		} else {
+			target = roots[0]
+		}
+		c := &Conflict{
+			ID:        onramp.NewID("cfl"),
+			Keys:      keys,
+			MessageID: o.MessageID,
+			CreatedAt: res.now,
+			Reason:    "identifiers of persons with different user ids met on one event",
+		}
+		for _, r := range roots {
+			c.PersonIDs = append(c.PersonIDs, r.ID)
+		}
+		if !slices.Contains(c.PersonIDs, target.ID) {
+			c.PersonIDs = append(c.PersonIDs, target.ID)
+		}
+		res.conflicts = append(res.conflicts, c)
+	} else {
+		switch {
+		case len(roots) == 0:
+			target = res.newPerson(o.At)
+		default:
+			target = roots[0]
+			for _, r := range roots {
+				if r.UserID != "" {
+					target = r
+					break
+				}
+			}
+			for _, r := range roots {
+				if r != target {
+					reason := "identifiers"
+					if o.Alias {
+						reason = "alias"
+					}
+					if err := res.merge(ctx, r, target, reason, o.MessageID); err != nil {
+						return "", err
+					}
+				}
+			}
+		}
+		if userID != "" && target.UserID == "" {
+			target.UserID = userID
+			res.touch(target)
+		}
+	}
+
+	// New identifiers join the target; one that names a user id other than
+	// the target's stays out (it was handled as a conflict above).
+	for _, k := range keys {
+		if res.idents[k] != nil {
+			continue
+		}
+		if k.Type == UserID && target.UserID != k.Value {
+			continue
+		}
+		id := &Identifier{Key: k, PersonID: target.ID, FirstSeenAt: o.At}
+		res.idents[k] = id
+		res.newIdents = append(res.newIdents, id)
+	}
+	if len(o.Traits) > 0 {
+		merged, _, err := MergeTraits(target.Traits, o.Traits, false)
+		if err != nil {
+			return "", err
+		}
+		target.Traits = merged
+		res.touch(target)
+	}
+	if o.At.After(target.LastSeenAt) {
+		target.LastSeenAt = o.At
+		res.touch(target)
+	}
+	// The event belongs to the owner of its strongest identifier, so that an
+	// unmerge later gives each person back exactly their events.
+	for _, k := range keys {
+		if id := res.idents[k]; id != nil {
+			return id.PersonID, nil
+		}
+	}
+	return target.ID, nil
+}
+
+func (res *resolution) newPerson(at time.Time) *Person {
+	p := &Person{ID: onramp.NewID("per"), Traits: json.RawMessage("{}"), CreatedAt: res.now, UpdatedAt: res.now, LastSeenAt: at}
+	p.RootID = p.ID
+	res.persons[p.ID] = p
+	res.created = append(res.created, p)
+	return p
+}
+
+func (res *resolution) touch(p *Person) {
+	p.UpdatedAt = res.now
+	if !slices.Contains(res.created, p) {
+		res.dirty[p.ID] = p
+	}
+}
+
+// merge folds the tree rooted at from into the tree rooted at into.
+func (res *resolution) merge(ctx context.Context, from, into *Person, reason, messageID string) error {
+	m, err := applyMerge(ctx, res.st, res.now, from, into)
+	if err != nil {
+		return err
+	}
+	m.Reason, m.MessageID = reason, messageID
+	for _, p := range res.persons {
+		if p.RootID == from.ID {
+			p.RootID = into.ID
+		}
+	}
+	res.touch(from)
+	res.touch(into)
+	res.merges = append(res.merges, m)
+	return nil
+}
+
+// applyMerge changes from and into in memory and re-roots from's stored
+// tree. The caller writes both persons and the returned Merge.
+func applyMerge(ctx context.Context, st Store, now time.Time, from, into *Person) (*Merge, error) {
+	members, err := st.PersonsWithRoot(ctx, from.ID)
+	if err != nil {
+		return nil, fmt.Errorf("identity: merge: %w", err)
+	}
+	if len(members) > 0 {
+		if err := st.SetRoot(ctx, members, into.ID); err != nil {
+			return nil, fmt.Errorf("identity: merge: %w", err)
+		}
+	}
+	merged, added, err := MergeTraits(into.Traits, from.Traits, true)
+	if err != nil {
+		return nil, err
+	}
+	into.Traits = merged
+	if into.UserID == "" {
+		into.UserID = from.UserID
+	}
+	if from.LastSeenAt.After(into.LastSeenAt) {
+		into.LastSeenAt = from.LastSeenAt
+	}
+	from.MergedInto = into.ID
+	from.RootID = into.ID
+	from.UpdatedAt, into.UpdatedAt = now, now
+	return &Merge{ID: onramp.NewID("mrg"), FromID: from.ID, IntoID: into.ID, TraitsAdded: added, CreatedAt: now}, nil
+}
+
+func (res *resolution) flush(ctx context.Context) error {
+	if len(res.created) > 0 {
+		if err := res.st.CreatePersons(ctx, res.created); err != nil {
+			return fmt.Errorf("identity: create persons: %w", err)
+		}
+	}
+	if len(res.dirty) > 0 {
+		ps := make([]*Person, 0, len(res.dirty))
+		for _, p := range res.dirty {
+			ps = append(ps, p)
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+		if err := res.st.UpdatePersons(ctx, ps); err != nil {
+			return fmt.Errorf("identity: update persons: %w", err)
+		}
+	}
+	if len(res.newIdents) > 0 {
+		if err := res.st.AddIdentifiers(ctx, res.newIdents); err != nil {
+			return fmt.Errorf("identity: add identifiers: %w", err)
+		}
+	}
+	for _, m := range res.merges {
+		if err := res.st.InsertMerge(ctx, m); err != nil {
+			return fmt.Errorf("identity: record merge: %w", err)
+		}
+	}
+	if len(res.conflicts) > 0 {
+		if err := res.st.InsertConflicts(ctx, res.conflicts); err != nil {
+			return fmt.Errorf("identity: record conflicts: %w", err)
+		}
+	}
+	return nil
+}
+
+// MergeTraits merges the top-level keys of src into dst. With onlyMissing,
+// keys dst already has are kept (a merge must not overwrite what the known
+// person told us); otherwise src wins (a newer identify call). It returns
+// the keys it added.
+func MergeTraits(dst, src json.RawMessage, onlyMissing bool) (json.RawMessage, []string, error) {
+	var d, s map[string]json.RawMessage
+	if len(dst) > 0 {
+		if err := json.Unmarshal(dst, &d); err != nil {
+			return nil, nil, fmt.Errorf("identity: stored traits: %w", err)
+		}
+	}
+	if len(src) == 0 {
+		return dst, nil, nil
+	}
+	if err := json.Unmarshal(src, &s); err != nil {
+		return nil, nil, onramp.Errorf(onramp.EINVALID, "traits must be a JSON object")
+	}
+	if d == nil {
+		d = map[string]json.RawMessage{}
+	}
+	var added []string
+	for k, v := range s {
+		if _, ok := d[k]; ok && onlyMissing {
+			continue
+		}
+		if _, ok := d[k]; !ok {
+			added = append(added, k)
+		}
+		d[k] = v
+	}
+	sort.Strings(added)
+	out, err := json.Marshal(d)
+	if err != nil {
+		return nil, nil, fmt.Errorf("identity: encode traits: %w", err)
+	}
+	return out, added, nil
+}

@@ -1,0 +1,287 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/onramp-dev/onramp/events"
+)
+
+func (q *Queries) ExistingMessageIDs(ctx context.Context, propertyID string, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.x.Query(ctx, `SELECT message_id FROM events WHERE property_id = $1 AND message_id = ANY($2)`, propertyID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: existing message ids: %w", err)
+	}
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		out[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: existing message ids: %w", err)
+	}
+	return out, nil
+}
+
+// eventChunk bounds one COPY: big enough that group commits of several
+// ingest batches go in one, small enough to keep the encoded rows in memory
+// modest.
+const eventChunk = 2000
+
+var eventInsertCols = []string{"seq", "property_id", "message_id", "person_id", "type", "name", "user_id", "anonymous_id", "group_id", "previous_id",
+	"ts", "original_ts", "sent_at", "received_at", "properties", "traits", "context", "ip"}
+
+// InsertEvents stores events with COPY and numbers them in input order.
+//
+// Seq must grow in commit order, or the bus publisher (which reads
+// EventsAfter its cursor) would skip an event whose transaction commits
+// after a later-numbered one was already read. So the numbers are reserved
+// from events_seq under a transaction-level advisory lock, held until
+// commit: event inserts of concurrent transactions (other nodes) take turns
+// from here to their commit. One node commits ingest from one goroutine, so
+// the lock only costs when several nodes ingest at once.
+func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	return q.inTx(ctx, func(x querier) error {
+		for len(evs) > 0 {
+			n := min(eventChunk, len(evs))
+			if err := copyEvents(ctx, x, evs[:n]); err != nil {
+				return fmt.Errorf("postgres: insert events: %w", err)
+			}
+			evs = evs[n:]
+		}
+		return nil
+	})
+}
+
+func copyEvents(ctx context.Context, x querier, evs []*events.Event) error {
+	var last int64
+	if err := x.QueryRow(ctx, `SELECT setval('events_seq', nextval('events_seq') + $2 - 1) FROM (SELECT pg_advisory_xact_lock($1)) AS l`,
+		lockEventsSeq, len(evs)).Scan(&last); err != nil {
+		return err
+	}
+	first := last - int64(len(evs)) + 1
+	rows := make([][]any, len(evs))
+	for i, e := range evs {
+		rows[i] = []any{first + int64(i), e.PropertyID, e.MessageID, e.PersonID, e.Type, e.NameColumn(), e.UserID, e.AnonymousID, e.GroupID, e.PreviousID,
+			ts(e.Timestamp), ts(e.OriginalTimestamp), ts(e.SentAt), ts(e.ReceivedAt),
+			jsonArg(e.Properties), jsonArg(e.Traits), jsonArg(e.Context), e.IP}
+	}
+	if _, err := x.CopyFrom(ctx, pgx.Identifier{"events"}, eventInsertCols, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	for i, e := range evs {
+		e.Seq = first + int64(i)
+	}
+	return nil
+}
+
+// jsonArg is a JSON column's value: NULL when empty, as for SQLite.
+func jsonArg(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(stripNUL(b))
+}
+
+var escapedNUL = []byte(`\u0000`)
+
+// stripNUL replaces each escaped NUL (\u0000) in JSON text by U+FFFD.
+// jsonb refuses NUL because Postgres text cannot hold it, yet SDKs do send
+// it inside property strings; refusing the whole event for one meaningless
+// character would lose the rest of it, so the character is replaced, the
+// way invalid UTF-8 is.
+func stripNUL(b []byte) []byte {
+	if !bytes.Contains(b, escapedNUL) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		// Copy each escape whole, so the "u0000" of an escaped backslash
+		// followed by text (\\u0000) is left alone.
+		if b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
+			out = append(out, `\ufffd`...)
+			i += 5
+			continue
+		}
+		out = append(out, c, b[i+1])
+		i++
+	}
+	return out
+}
+
+const eventCols = `seq, property_id, message_id, person_id, type, name, user_id, anonymous_id, group_id, previous_id, ts, original_ts, sent_at, received_at, properties, traits, context, ip`
+
+func scanEvent(row pgx.CollectableRow) (*events.Event, error) {
+	var e events.Event
+	var name string
+	var t, ots, sent, recv pgtype.Timestamptz
+	var props, traits, ctx []byte
+	if err := row.Scan(&e.Seq, &e.PropertyID, &e.MessageID, &e.PersonID, &e.Type, &name, &e.UserID, &e.AnonymousID, &e.GroupID, &e.PreviousID,
+		&t, &ots, &sent, &recv, &props, &traits, &ctx, &e.IP); err != nil {
+		return nil, err
+	}
+	e.SetNameColumn(name)
+	e.Timestamp, e.OriginalTimestamp, e.SentAt, e.ReceivedAt = fromTS(t), fromTS(ots), fromTS(sent), fromTS(recv)
+	e.Properties, e.Traits, e.Context = rawJSON(props), rawJSON(traits), rawJSON(ctx)
+	return &e, nil
+}
+
+func rawJSON(b []byte) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func (q *Queries) queryEvents(ctx context.Context, what, query string, args ...any) ([]*events.Event, error) {
+	rows, err := q.x.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
+	if len(tq.PersonIDs) == 0 {
+		return nil, nil
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	where := []string{`person_id = ANY(` + arg(dedupe(tq.PersonIDs)) + `)`}
+	if len(tq.Types) > 0 {
+		where = append(where, `type = ANY(`+arg(tq.Types)+`)`)
+	}
+	if len(tq.Names) > 0 {
+		where = append(where, `name = ANY(`+arg(tq.Names)+`)`)
+	}
+	if tq.PropertyID != "" {
+		where = append(where, `property_id = `+arg(tq.PropertyID))
+	}
+	if !tq.From.IsZero() {
+		where = append(where, `ts >= `+arg(ts(tq.From)))
+	}
+	if !tq.To.IsZero() {
+		where = append(where, `ts < `+arg(ts(tq.To)))
+	}
+	if tq.Before != nil {
+		where = append(where, `(ts, seq) < (`+arg(ts(tq.Before.Timestamp))+`, `+arg(tq.Before.Seq)+`)`)
+	}
+	return q.queryEvents(ctx, "timeline", `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY ts DESC, seq DESC LIMIT `+arg(limit(tq.Limit)), args...)
+}
+
+func (q *Queries) EventsAfter(ctx context.Context, seq int64, n int) ([]*events.Event, error) {
+	return q.queryEvents(ctx, "events after", `SELECT `+eventCols+` FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit(n))
+}
+
+func (q *Queries) CountEvents(ctx context.Context) (int64, error) {
+	var n int64
+	if err := q.x.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count events: %w", err)
+	}
+	return n, nil
+}
+
+func (q *Queries) InsertRejections(ctx context.Context, rs []*events.Rejection) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	n := len(rs)
+	props, at, idx := make([]string, n), make([]pgtype.Timestamptz, n), make([]int32, n)
+	msgs, types, codes, reasons, payloads := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
+	for i, r := range rs {
+		props[i], at[i], idx[i] = r.PropertyID, ts(r.ReceivedAt), int32(r.Index)
+		msgs[i], types[i], codes[i], reasons[i], payloads[i] = r.MessageID, r.Type, r.Code, r.Reason, r.Payload
+	}
+	// WITH ORDINALITY keeps ids in input order, as SQLite's multi-row
+	// INSERT does.
+	_, err := q.x.Exec(ctx, `INSERT INTO rejections (property_id, received_at, idx, message_id, type, code, reason, payload)
+		SELECT property_id, received_at, idx, message_id, type, code, reason, payload
+		FROM unnest($1::text[], $2::timestamptz[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[])
+			WITH ORDINALITY AS u(property_id, received_at, idx, message_id, type, code, reason, payload, n)
+		ORDER BY n`,
+		props, at, idx, msgs, types, codes, reasons, payloads)
+	if err != nil {
+		return fmt.Errorf("postgres: insert rejections: %w", err)
+	}
+	return nil
+}
+
+func (q *Queries) Rejections(ctx context.Context, rq events.RejectionQuery) ([]*events.Rejection, error) {
+	where := []string{"true"}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if rq.PropertyID != "" {
+		where = append(where, "property_id = "+arg(rq.PropertyID))
+	}
+	if rq.BeforeID > 0 {
+		where = append(where, "id < "+arg(rq.BeforeID))
+	}
+	rows, err := q.x.Query(ctx, `SELECT id, property_id, received_at, idx, message_id, type, code, reason, payload FROM rejections WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT `+arg(limit(rq.Limit)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rejections: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*events.Rejection, error) {
+		var r events.Rejection
+		var at pgtype.Timestamptz
+		var idx int32
+		if err := row.Scan(&r.ID, &r.PropertyID, &at, &idx, &r.MessageID, &r.Type, &r.Code, &r.Reason, &r.Payload); err != nil {
+			return nil, err
+		}
+		r.ReceivedAt, r.Index = fromTS(at), int(idx)
+		return &r, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rejections: %w", err)
+	}
+	return out, nil
+}
+
+func (q *Queries) Cursor(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := q.x.QueryRow(ctx, `SELECT seq FROM cursors WHERE name = $1`, name).Scan(&seq)
+	if err == pgx.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: cursor: %w", err)
+	}
+	return seq, nil
+}
+
+func (q *Queries) SetCursor(ctx context.Context, name string, seq int64) error {
+	_, err := q.x.Exec(ctx, `INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, name, seq)
+	if err != nil {
+		return fmt.Errorf("postgres: set cursor: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/onramp-dev/onramp/events"
+)
+
+func (q *Queries) ExistingMessageIDs(ctx context.Context, propertyID string, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	err := chunk(ids, 900, func(ids []string) error {
+		rows, err := q.x.QueryContext(ctx, `SELECT message_id FROM events WHERE property_id = ? AND message_id IN (`+placeholders(len(ids))+`)`, append([]any{propertyID}, anys(ids)...)...)
+		if err != nil {
+			return err
+		}
+		found, err := scanStrings(rows)
+		for _, id := range found {
+			out[id] = true
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: existing message ids: %w", err)
+	}
+	return out, nil
+}
+
+const eventInsertCols = 17
+
+// InsertEvents writes events with multi-row INSERTs and numbers them: the
+// one writer makes the rowids of one statement consecutive, so the last
+// rowid tells them all.
+func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
+	return chunk(evs, 100, func(evs []*events.Event) error {
+		args := make([]any, 0, eventInsertCols*len(evs))
+		for _, e := range evs {
+			args = append(args, e.PropertyID, e.MessageID, e.PersonID, e.Type, e.NameColumn(), e.UserID, e.AnonymousID, e.GroupID, e.PreviousID,
+				micros(e.Timestamp), micros(e.OriginalTimestamp), micros(e.SentAt), micros(e.ReceivedAt),
+				rawText(e.Properties), rawText(e.Traits), rawText(e.Context), e.IP)
+		}
+		res, err := q.x.ExecContext(ctx, `INSERT INTO events (property_id, message_id, person_id, type, name, user_id, anonymous_id, group_id, previous_id, ts, original_ts, sent_at, received_at, properties, traits, context, ip) VALUES `+rowsOf(len(evs), eventInsertCols), args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: insert events: %w", err)
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("sqlite: insert events: %w", err)
+		}
+		first := last - int64(len(evs)) + 1
+		for i, e := range evs {
+			e.Seq = first + int64(i)
+		}
+		return nil
+	})
+}
+
+func rawText(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+const eventCols = `seq, property_id, message_id, person_id, type, name, user_id, anonymous_id, group_id, previous_id, ts, original_ts, sent_at, received_at, properties, traits, context, ip`
+
+func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
+	defer rows.Close()
+	var out []*events.Event
+	for rows.Next() {
+		var e events.Event
+		var name string
+		var ts, ots, sent, recv int64
+		var props, traits, ctx sql.NullString
+		if err := rows.Scan(&e.Seq, &e.PropertyID, &e.MessageID, &e.PersonID, &e.Type, &name, &e.UserID, &e.AnonymousID, &e.GroupID, &e.PreviousID,
+			&ts, &ots, &sent, &recv, &props, &traits, &ctx, &e.IP); err != nil {
+			return nil, fmt.Errorf("sqlite: scan event: %w", err)
+		}
+		e.SetNameColumn(name)
+		e.Timestamp, e.OriginalTimestamp, e.SentAt, e.ReceivedAt = fromMicros(ts), fromMicros(ots), fromMicros(sent), fromMicros(recv)
+		if props.Valid {
+			e.Properties = json.RawMessage(props.String)
+		}
+		if traits.Valid {
+			e.Traits = json.RawMessage(traits.String)
+		}
+		if ctx.Valid {
+			e.Context = json.RawMessage(ctx.String)
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
+	if len(tq.PersonIDs) == 0 {
+		return nil, nil
+	}
+	where := []string{`person_id IN (` + placeholders(len(tq.PersonIDs)) + `)`}
+	args := anys(tq.PersonIDs)
+	if len(tq.Types) > 0 {
+		where = append(where, `type IN (`+placeholders(len(tq.Types))+`)`)
+		args = append(args, anys(tq.Types)...)
+	}
+	if len(tq.Names) > 0 {
+		where = append(where, `name IN (`+placeholders(len(tq.Names))+`)`)
+		args = append(args, anys(tq.Names)...)
+	}
+	if tq.PropertyID != "" {
+		where = append(where, `property_id = ?`)
+		args = append(args, tq.PropertyID)
+	}
+	if !tq.From.IsZero() {
+		where = append(where, `ts >= ?`)
+		args = append(args, micros(tq.From))
+	}
+	if !tq.To.IsZero() {
+		where = append(where, `ts < ?`)
+		args = append(args, micros(tq.To))
+	}
+	if tq.Before != nil {
+		where = append(where, `(ts, seq) < (?, ?)`)
+		args = append(args, micros(tq.Before.Timestamp), tq.Before.Seq)
+	}
+	args = append(args, tq.Limit)
+	rows, err := q.x.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: timeline: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+func (q *Queries) EventsAfter(ctx context.Context, seq int64, limit int) ([]*events.Event, error) {
+	rows, err := q.x.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events after: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+func (q *Queries) CountEvents(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.x.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	return n, err
+}
+
+func (q *Queries) InsertRejections(ctx context.Context, rs []*events.Rejection) error {
+	return chunk(rs, 100, func(rs []*events.Rejection) error {
+		args := make([]any, 0, 8*len(rs))
+		for _, r := range rs {
+			args = append(args, r.PropertyID, micros(r.ReceivedAt), r.Index, r.MessageID, r.Type, r.Code, r.Reason, r.Payload)
+		}
+		_, err := q.x.ExecContext(ctx, `INSERT INTO rejections (property_id, received_at, idx, message_id, type, code, reason, payload) VALUES `+rowsOf(len(rs), 8), args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: insert rejections: %w", err)
+		}
+		return nil
+	})
+}
+
+func (q *Queries) Rejections(ctx context.Context, rq events.RejectionQuery) ([]*events.Rejection, error) {
+	where := []string{"1 = 1"}
+	var args []any
+	if rq.PropertyID != "" {
+		where = append(where, "property_id = ?")
+		args = append(args, rq.PropertyID)
+	}
+	if rq.BeforeID > 0 {
+		where = append(where, "id < ?")
+		args = append(args, rq.BeforeID)
+	}
+	args = append(args, rq.Limit)
+	rows, err := q.x.QueryContext(ctx, `SELECT id, property_id, received_at, idx, message_id, type, code, reason, payload FROM rejections WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rejections: %w", err)
+	}
+	defer rows.Close()
+	var out []*events.Rejection
+	for rows.Next() {
+		var r events.Rejection
+		var at int64
+		if err := rows.Scan(&r.ID, &r.PropertyID, &at, &r.Index, &r.MessageID, &r.Type, &r.Code, &r.Reason, &r.Payload); err != nil {
+			return nil, fmt.Errorf("sqlite: rejections: %w", err)
+		}
+		r.ReceivedAt = fromMicros(at)
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+func (q *Queries) Cursor(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := q.x.QueryRowContext(ctx, `SELECT seq FROM cursors WHERE name = ?`, name).Scan(&seq)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: cursor: %w", err)
+	}
+	return seq, nil
+}
+
+func (q *Queries) SetCursor(ctx context.Context, name string, seq int64) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, name, seq)
+	if err != nil {
+		return fmt.Errorf("sqlite: set cursor: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+// Package sqlite implements every part's Store on SQLite (modernc.org/sqlite,
+// pure Go): one database file in the data folder, WAL mode, one writer
+// connection and a small pool of readers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/internal/migrate"
+	"github.com/onramp-dev/onramp/property"
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is an open Onramp database.
+type DB struct {
+	path string
+	w    *sql.DB // the one writer: SQLite allows one at a time anyway
+	r    *sql.DB // readers see the last committed state (WAL)
+}
+
+// Options tune Open.
+type Options struct {
+	// Synchronous is the SQLite synchronous pragma: FULL (default) makes
+	// every acknowledged commit survive power loss; NORMAL only process
+	// crashes.
+	Synchronous string
+	Readers     int
+}
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, path string, opt Options) (*DB, error) {
+	if opt.Synchronous == "" {
+		opt.Synchronous = "FULL"
+	}
+	if opt.Readers <= 0 {
+		opt.Readers = 4
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data folder: %w", err)
+	}
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)"}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		for _, p := range append(pragmas, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open readers: %w", err)
+	}
+	r.SetMaxOpenConns(opt.Readers)
+	r.SetMaxIdleConns(opt.Readers)
+	return &DB{path: path, w: w, r: r}, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
+
+// Migrate applies pending migrations and returns the versions it applied.
+func (db *DB) Migrate(ctx context.Context) ([]int, error) {
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := migrate.Load(sub)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	var applied []int
+	for _, m := range ms {
+		err := db.InTx(ctx, func(q *Queries) error {
+			var n int
+			if err := q.x.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := q.x.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			if _, err := q.x.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+				return err
+			}
+			applied = append(applied, m.Version)
+			return nil
+		})
+		if err != nil {
+			return applied, fmt.Errorf("sqlite: migrate: %w", err)
+		}
+	}
+	return applied, nil
+}
+
+// execer is what both *sql.DB and *sql.Tx offer.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Queries implements every part's Store over a connection or a transaction.
+type Queries struct {
+	x execer
+}
+
+// Reader returns Queries on the read pool. Writes through it fail.
+func (db *DB) Reader() *Queries { return &Queries{x: db.r} }
+
+// Writer returns Queries that write outside an explicit transaction (each
+// statement commits on its own).
+func (db *DB) Writer() *Queries { return &Queries{x: db.w} }
+
+// InTx runs fn in one write transaction, committed if fn returns nil.
+func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(&Queries{x: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// IsRetryable reports errors after which the same transaction may succeed:
+// a busy database (another process held the lock past busy_timeout).
+func IsRetryable(err error) bool {
+	var se *sqlitedrv.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+func isUnique(err error) bool {
+	var se *sqlitedrv.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+func notFound(what string) error { return onramp.Errorf(onramp.ENOTFOUND, "No such %s.", what) }
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMicro(v.Int64).UTC()
+	return &t
+}
+
+// placeholders returns "?, ?, …" with n marks.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// chunk calls fn with slices of at most size items.
+func chunk[T any](items []T, size int, fn func([]T) error) error {
+	for len(items) > 0 {
+		n := min(size, len(items))
+		if err := fn(items[:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+// The engine must fill every part's Store.
+var (
+	_ identity.Store = (*Queries)(nil)
+	_ events.Store   = (*Queries)(nil)
+	_ property.Store = (*Queries)(nil)
+	_ auth.Store     = (*Queries)(nil)
+)
