@@ -36,6 +36,9 @@ type Config struct {
 	IsRetryable func(error) bool
 	// MaxGroupEvents caps the events committed in one transaction.
 	MaxGroupEvents int
+	// IdentifierCacheSize bounds the identifier → person cache (default
+	// 200,000, about 25 MB when full).
+	IdentifierCacheSize int
 }
 
 // Service ingests and queries events. Every ingest request waits until its
@@ -78,12 +81,15 @@ func NewService(cfg Config) *Service {
 	if cfg.MaxGroupEvents <= 0 {
 		cfg.MaxGroupEvents = 5000
 	}
+	if cfg.IdentifierCacheSize <= 0 {
+		cfg.IdentifierCacheSize = 200_000
+	}
 	if cfg.IsRetryable == nil {
 		cfg.IsRetryable = func(error) bool { return false }
 	}
 	return &Service{
 		cfg:      cfg,
-		resolver: identity.Resolver{Clock: cfg.Clock},
+		resolver: identity.Resolver{Clock: cfg.Clock, Cache: identity.NewIdentifierCache(cfg.IdentifierCacheSize)},
 		work:     make(chan *pending, 1024),
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
@@ -197,7 +203,12 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		results, committed, err = s.tryCommit(ctx, group)
-		if err == nil || !s.cfg.IsRetryable(err) {
+		if err == nil {
+			s.resolver.Cache.Commit()
+			break
+		}
+		s.resolver.Cache.Discard()
+		if !s.cfg.IsRetryable(err) {
 			break
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)

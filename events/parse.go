@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"math"
 	"strconv"
 	"strings"
@@ -65,7 +67,7 @@ func DecodeBody(body []byte, typ string) (*Batch, error) {
 		return nil, onramp.Errorf(onramp.EINVALID, "The body is not valid UTF-8.")
 	}
 	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := gojson.Unmarshal(body, &env); err != nil {
 		return nil, onramp.Errorf(onramp.EINVALID, "The body is not a valid JSON object: %s", jsonErrorText(err))
 	}
 	b := &Batch{}
@@ -96,16 +98,25 @@ func DecodeBody(body []byte, typ string) (*Batch, error) {
 func jsonErrorText(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var gse *gojson.SyntaxError
+	var gte *gojson.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
 		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	case errors.As(err, &gse):
+		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(gse.Error(), "json: "), gse.Offset)
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q must be %s (at byte %d)", te.Field, te.Type.String(), te.Offset)
+	case errors.As(err, &gte):
+		return fmt.Sprintf("field %q must be %s (at byte %d)", gte.Field, gte.Type.String(), gte.Offset)
 	}
 	return "it could not be decoded"
 }
 
 // wireMessage is one Segment message as sent. Ids may be strings or numbers.
+// The envelope and messages are decoded with goccy/go-json: on a batch of
+// 100 realistic events it decodes 1.85x faster than encoding/json (see
+// docs/benchmarks.md), and decoding is most of the request's CPU.
 type wireMessage struct {
 	Type              string          `json:"type"`
 	MessageID         json.RawMessage `json:"messageId"`
@@ -172,7 +183,7 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 		return reject(code, "%s", msg)
 	}
 	var w wireMessage
-	if err := json.Unmarshal(raw, &w); err != nil {
+	if err := gojson.Unmarshal(raw, &w); err != nil {
 		return reject(CodeInvalidJSON, "The message could not be decoded: %s", jsonErrorText(err))
 	}
 	typ := w.Type

@@ -16,7 +16,8 @@ import (
 	"github.com/onramp-dev/onramp/property"
 )
 
-var errBodyTooLarge = errors.New("The request body is larger than the limit of 500 KB (after decompression).")
+// errBodyTooLarge's text is shown to clients as the problem detail.
+var errBodyTooLarge = errors.New("the request body is larger than the limit of 500 KB (after decompression)")
 
 // readBody reads at most limit bytes of body, decompressing gzip and
 // deflate. Both the wire size and the decompressed size are capped, so a
@@ -185,7 +186,7 @@ func (s *Server) refuseRequest(w http.ResponseWriter, r *http.Request, prop *pro
 		}
 		reason := onramp.ErrorMessage(err)
 		if errors.Is(err, errBodyTooLarge) {
-			reason = errBodyTooLarge.Error()
+			reason = "The request body is larger than the limit of 500 KB (after decompression)."
 		}
 		rej := &events.Rejection{PropertyID: prop.ID, ReceivedAt: s.Clock.Now(), Index: -1, Code: code, Reason: reason}
 		if len(body) > 0 {

@@ -65,7 +65,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(code)
 	p := Problem{Type: "/problems/" + code, Title: titles[code], Status: status, Detail: onramp.ErrorMessage(err), RequestID: requestID(r.Context())}
 	if errors.Is(err, errBodyTooLarge) {
-		p.Detail = errBodyTooLarge.Error()
+		p.Detail = "The request body is larger than the limit of 500 KB (after decompression)."
 	}
 	var oe *onramp.Error
 	if errors.As(err, &oe) && oe.Detail != nil {

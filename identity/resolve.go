@@ -33,12 +33,19 @@ type Observation struct {
 // belongs to, when persons merge, and when they conflict.
 type Resolver struct {
 	Clock onramp.Clock
+	// Cache, if set, answers most identifier lookups. What a Resolve call
+	// learns is staged; the caller commits or discards it with the
+	// transaction.
+	Cache *IdentifierCache
 }
+
+const lastSeenGranularity = time.Minute
 
 // resolution is the working state of one Resolve call: what was loaded and
 // what must be written.
 type resolution struct {
 	st        Store
+	cache     *IdentifierCache
 	now       time.Time
 	idents    map[Key]*Identifier
 	persons   map[string]*Person
@@ -55,6 +62,7 @@ type resolution struct {
 func (r Resolver) Resolve(ctx context.Context, st Store, obs []Observation) ([]string, error) {
 	res := &resolution{
 		st:      st,
+		cache:   r.Cache,
 		now:     r.Clock.Now(),
 		idents:  map[Key]*Identifier{},
 		persons: map[string]*Person{},
@@ -99,16 +107,58 @@ func (res *resolution) load(ctx context.Context, obs []Observation) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	var misses []Key
+	cached := map[Key]bool{}
+	owners := map[string]bool{}
+	for _, k := range keys {
+		if pid, ok := res.cache.get(k); ok {
+			res.idents[k] = &Identifier{Key: k, PersonID: pid}
+			cached[k] = true
+			owners[pid] = true
+		} else {
+			misses = append(misses, k)
+		}
+	}
+	if err := res.find(ctx, misses, owners); err != nil {
+		return err
+	}
+	if err := res.loadPersons(ctx, owners); err != nil {
+		return err
+	}
+	// A cached identifier whose person is gone (deleted, maybe by another
+	// process) is looked up again.
+	var stale []Key
+	for k := range cached {
+		if res.persons[res.idents[k].PersonID] == nil {
+			delete(res.idents, k)
+			res.cache.forget(k)
+			stale = append(stale, k)
+		}
+	}
+	if len(stale) > 0 {
+		owners = map[string]bool{}
+		if err := res.find(ctx, stale, owners); err != nil {
+			return err
+		}
+		return res.loadPersons(ctx, owners)
+	}
+	return nil
+}
+
+func (res *resolution) find(ctx context.Context, keys []Key, owners map[string]bool) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	found, err := res.st.FindIdentifiers(ctx, keys)
 	if err != nil {
 		return fmt.Errorf("identity: find identifiers: %w", err)
 	}
-	owners := map[string]bool{}
 	for _, id := range found {
 		res.idents[id.Key] = id
 		owners[id.PersonID] = true
 	}
-	return res.loadPersons(ctx, owners)
+	res.cache.stage(found...)
+	return nil
 }
 
 // loadPersons loads the given persons and, in a second step, their roots.
@@ -269,7 +319,9 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 		target.Traits = merged
 		res.touch(target)
 	}
-	if o.At.After(target.LastSeenAt) {
+	// Last seen is kept to the minute: writing the person row for every
+	// event would cost more than the event itself.
+	if o.At.After(target.LastSeenAt.Add(lastSeenGranularity)) {
 		target.LastSeenAt = o.At
 		res.touch(target)
 	}
@@ -365,6 +417,7 @@ func (res *resolution) flush(ctx context.Context) error {
 		if err := res.st.AddIdentifiers(ctx, res.newIdents); err != nil {
 			return fmt.Errorf("identity: add identifiers: %w", err)
 		}
+		res.cache.stage(res.newIdents...)
 	}
 	for _, m := range res.merges {
 		if err := res.st.InsertMerge(ctx, m); err != nil {

@@ -12,8 +12,9 @@ import (
 
 func (q *Queries) ExistingMessageIDs(ctx context.Context, propertyID string, ids []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(ids))
-	err := chunk(ids, 900, func(ids []string) error {
-		rows, err := q.x.QueryContext(ctx, `SELECT message_id FROM events WHERE property_id = ? AND message_id IN (`+placeholders(len(ids))+`)`, append([]any{propertyID}, anys(ids)...)...)
+	err := chunk(ids, 1024, func(ids []string) error {
+		n := padded(len(ids))
+		rows, err := q.queryHot(ctx, `SELECT message_id FROM events WHERE property_id = ? AND message_id IN (`+placeholders(n)+`)`, append([]any{propertyID}, padArgs(anys(ids), 1, n)...)...)
 		if err != nil {
 			return err
 		}
@@ -42,7 +43,7 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 				micros(e.Timestamp), micros(e.OriginalTimestamp), micros(e.SentAt), micros(e.ReceivedAt),
 				rawText(e.Properties), rawText(e.Traits), rawText(e.Context), e.IP)
 		}
-		res, err := q.x.ExecContext(ctx, `INSERT INTO events (property_id, message_id, person_id, type, name, user_id, anonymous_id, group_id, previous_id, ts, original_ts, sent_at, received_at, properties, traits, context, ip) VALUES `+rowsOf(len(evs), eventInsertCols), args...)
+		res, err := q.execHot(ctx, `INSERT INTO events (property_id, message_id, person_id, type, name, user_id, anonymous_id, group_id, previous_id, ts, original_ts, sent_at, received_at, properties, traits, context, ip) VALUES `+rowsOf(len(evs), eventInsertCols), args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: insert events: %w", err)
 		}

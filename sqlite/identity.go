@@ -26,7 +26,7 @@ func scanPerson(sc interface{ Scan(...any) error }) (*identity.Person, error) {
 }
 
 func (q *Queries) queryPersons(ctx context.Context, query string, args ...any) ([]*identity.Person, error) {
-	rows, err := q.x.QueryContext(ctx, query, args...)
+	rows, err := q.queryHot(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: persons: %w", err)
 	}
@@ -44,12 +44,14 @@ func (q *Queries) queryPersons(ctx context.Context, query string, args ...any) (
 
 func (q *Queries) FindIdentifiers(ctx context.Context, keys []identity.Key) ([]*identity.Identifier, error) {
 	var out []*identity.Identifier
-	err := chunk(keys, 400, func(ks []identity.Key) error {
+	err := chunk(keys, 512, func(ks []identity.Key) error {
 		args := make([]any, 0, 2*len(ks))
 		for _, k := range ks {
 			args = append(args, k.Type, k.Value)
 		}
-		rows, err := q.x.QueryContext(ctx, `SELECT type, value, person_id, verified, first_seen_at FROM identifiers WHERE (type, value) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(ks)), ", ")+`)`, args...)
+		n := padded(len(ks))
+		args = padArgs(args, 2, n)
+		rows, err := q.queryHot(ctx, `SELECT type, value, person_id, verified, first_seen_at FROM identifiers WHERE (type, value) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")+`)`, args...)
 		if err != nil {
 			return err
 		}
@@ -73,8 +75,9 @@ func (q *Queries) FindIdentifiers(ctx context.Context, keys []identity.Key) ([]*
 
 func (q *Queries) PersonsByID(ctx context.Context, ids []string) ([]*identity.Person, error) {
 	var out []*identity.Person
-	err := chunk(ids, 500, func(ids []string) error {
-		ps, err := q.queryPersons(ctx, `SELECT `+personCols+` FROM persons WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	err := chunk(ids, 512, func(ids []string) error {
+		n := padded(len(ids))
+		ps, err := q.queryPersons(ctx, `SELECT `+personCols+` FROM persons WHERE id IN (`+placeholders(n)+`)`, padArgs(anys(ids), 1, n)...)
 		out = append(out, ps...)
 		return err
 	})
@@ -87,7 +90,7 @@ func (q *Queries) CreatePersons(ctx context.Context, ps []*identity.Person) erro
 		for _, p := range ps {
 			args = append(args, p.ID, p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.CreatedAt), micros(p.UpdatedAt), micros(p.LastSeenAt))
 		}
-		_, err := q.x.ExecContext(ctx, `INSERT INTO persons (id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at) VALUES `+rowsOf(len(ps), 8), args...)
+		_, err := q.execHot(ctx, `INSERT INTO persons (id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at) VALUES `+rowsOf(len(ps), 8), args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: create persons: %w", err)
 		}
@@ -97,7 +100,7 @@ func (q *Queries) CreatePersons(ctx context.Context, ps []*identity.Person) erro
 
 func (q *Queries) UpdatePersons(ctx context.Context, ps []*identity.Person) error {
 	for _, p := range ps {
-		_, err := q.x.ExecContext(ctx, `UPDATE persons SET root_id = ?, merged_into = ?, user_id = ?, traits = ?, updated_at = ?, last_seen_at = ? WHERE id = ?`,
+		_, err := q.execHot(ctx, `UPDATE persons SET root_id = ?, merged_into = ?, user_id = ?, traits = ?, updated_at = ?, last_seen_at = ? WHERE id = ?`,
 			p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.UpdatedAt), micros(p.LastSeenAt), p.ID)
 		if err != nil {
 			return fmt.Errorf("sqlite: update person: %w", err)
@@ -112,7 +115,7 @@ func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier
 		for _, id := range ids {
 			args = append(args, id.Type, id.Value, id.PersonID, id.Verified, micros(id.FirstSeenAt))
 		}
-		_, err := q.x.ExecContext(ctx, `INSERT INTO identifiers (type, value, person_id, verified, first_seen_at) VALUES `+rowsOf(len(ids), 5), args...)
+		_, err := q.execHot(ctx, `INSERT INTO identifiers (type, value, person_id, verified, first_seen_at) VALUES `+rowsOf(len(ids), 5), args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: add identifiers: %w", err)
 		}
@@ -187,14 +190,21 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 	where := []string{"p.root_id = p.id"}
 	var args []any
 	if s := strings.TrimSpace(pq.Search); s != "" {
-		where = append(where, `p.id IN (SELECT i.person_id FROM identifiers i WHERE i.value = ? UNION SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= ? AND i.value < ?) OR p.id = ?`)
+		// Identifiers belong to the person that first carried them, which
+		// may since have been merged: the hit is that person's root.
+		where = append(where, `p.id IN (SELECT o.root_id FROM persons o WHERE o.id IN (
+			SELECT i.person_id FROM identifiers i WHERE i.value = ?
+			UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= ? AND i.value < ?
+			UNION ALL SELECT ?))`)
 		ls := strings.ToLower(s)
 		args = append(args, s, ls, ls+"\U0010FFFF", s)
-		where[len(where)-1] = "(" + where[len(where)-1] + ")"
 	}
 	if pq.TraitKey != "" {
-		where = append(where, `CAST(json_extract(p.traits, ?) AS TEXT) = ?`)
-		args = append(args, jsonPath(pq.TraitKey), pq.TraitValue)
+		// json_extract gives 1 and 0 for JSON true and false; the value is
+		// compared as the JSON text says it ("true"), as on Postgres.
+		where = append(where, `(CASE json_type(p.traits, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(p.traits, ?) AS TEXT) END) = ?`)
+		path := jsonPath(pq.TraitKey)
+		args = append(args, path, path, pq.TraitValue)
 	}
 	if !pq.SeenAfter.IsZero() {
 		where = append(where, `p.last_seen_at >= ?`)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onramp-dev/onramp"
@@ -32,8 +33,18 @@ var migrationFS embed.FS
 // DB is an open Onramp database.
 type DB struct {
 	path string
-	w    *sql.DB // the one writer: SQLite allows one at a time anyway
+	w    *sql.DB // writer pool: the pinned connection below and one spare
 	r    *sql.DB // readers see the last committed state (WAL)
+
+	// wconn is the writer connection transactions run on, pinned so its
+	// prepared statements live as long as it does. wmu serialises the
+	// transactions on it.
+	wmu   sync.Mutex
+	wconn *sql.Conn
+	// stmts caches prepared statements on wconn. Parsing a 100-row INSERT
+	// costs about as much as running it, and ingest repeats the same few
+	// statements all day. Guarded by wmu.
+	stmts map[string]*sql.Stmt
 }
 
 // Options tune Open.
@@ -68,26 +79,65 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	// Two writer connections: one pinned for transactions, one for the
+	// occasional statement outside them. SQLite's lock and busy_timeout
+	// order them.
+	// Two writer connections: one pinned for transactions, one for the
+	// occasional statement outside them. SQLite's lock and busy_timeout
+	// order them.
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	wconn, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
+		wconn.Close()
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	db.stmts = map[string]*sql.Stmt{}
+	return errors.Join(db.wconn.Close(), db.r.Close(), db.w.Close())
+}
+
+// prepared returns the prepared statement for query on wconn. The caller
+// holds wmu (it runs inside InTx).
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts[query]; ok {
+		return st, nil
+	}
+	if len(db.stmts) >= 256 {
+		// Statement texts depend on batch sizes; keep the cache bounded.
+		for q, st := range db.stmts {
+			st.Close()
+			delete(db.stmts, q)
+		}
+	}
+	st, err := db.wconn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	db.stmts[query] = st
+	return st, nil
 }
 
 // Path is the database file.
@@ -145,6 +195,33 @@ type execer interface {
 // Queries implements every part's Store over a connection or a transaction.
 type Queries struct {
 	x execer
+	// db is set inside InTx, where hot statements run prepared.
+	db *DB
+}
+
+// execHot runs a statement that ingest repeats all the time: prepared
+// once on the writer connection, reused in every transaction.
+func (q *Queries) execHot(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.db == nil {
+		return q.x.ExecContext(ctx, query, args...)
+	}
+	st, err := q.db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryHot is execHot for queries.
+func (q *Queries) queryHot(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.db == nil {
+		return q.x.QueryContext(ctx, query, args...)
+	}
+	st, err := q.db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // Reader returns Queries on the read pool. Writes through it fail.
@@ -154,19 +231,32 @@ func (db *DB) Reader() *Queries { return &Queries{x: db.r} }
 // statement commits on its own).
 func (db *DB) Writer() *Queries { return &Queries{x: db.w} }
 
-// InTx runs fn in one write transaction, committed if fn returns nil.
-func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
+// InTx runs fn in one write transaction, committed if fn returns nil. The
+// transaction is BEGIN IMMEDIATE on the pinned writer connection: it takes
+// SQLite's write lock at once, so it never fails half-way on a busy upgrade.
+func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	if err := fn(&Queries{x: tx}); err != nil {
-		_ = tx.Rollback()
+	done := false
+	defer func() {
+		if !done {
+			// fn panicked or failed: undo everything. The rollback must run
+			// even when ctx is cancelled.
+			if _, rerr := db.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil && err == nil {
+				err = fmt.Errorf("sqlite: rollback: %w", rerr)
+			}
+		}
+	}()
+	if err := fn(&Queries{x: db.wconn, db: db}); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := db.wconn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	done = true
 	return nil
 }
 
@@ -223,6 +313,26 @@ func placeholders(n int) string {
 		return ""
 	}
 	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// padded returns the size an IN list of n items is padded to, so that a few
+// statement texts serve every batch size (repeating an item in an IN list
+// changes nothing).
+func padded(n int) int {
+	p := 8
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
+// padArgs repeats the last group of width args until there are size groups.
+func padArgs(args []any, width, size int) []any {
+	last := args[len(args)-width:]
+	for len(args) < size*width {
+		args = append(args, last...)
+	}
+	return args
 }
 
 // chunk calls fn with slices of at most size items.

@@ -1,0 +1,113 @@
+package events_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/sqlite"
+)
+
+// benchBatch makes a Segment batch of n realistic events from people
+// drawn from a pool of `people`, with fresh messageIds from seq.
+func benchBatch(n, people int, seq *atomic.Int64) []byte {
+	var b []any
+	for i := 0; i < n; i++ {
+		s := seq.Add(1)
+		p := int(s*7919) % people
+		m := map[string]any{"type": "track", "event": "Signed Up", "messageId": fmt.Sprintf("m%d", s), "anonymousId": fmt.Sprintf("anon-%d", p), "timestamp": "2026-11-25T10:00:00Z",
+			"properties": map[string]any{"plan": "team", "seats": 12, "value": 12.5, "currency": "EUR", "source": "web", "experiment": "onboarding-v2"},
+			"context": map[string]any{"ip": "203.0.113.5", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36", "locale": "en-GB", "library": map[string]any{"name": "x", "version": "1"}, "page": map[string]any{"path": "/pricing", "url": "https://www.example.com/pricing", "title": "Example", "referrer": "https://news.example.org/"}, "campaign": map[string]any{"source": "newsletter", "medium": "email", "name": "autumn"}}}
+		if p%5 != 0 {
+			m["userId"] = fmt.Sprintf("user-%d", p)
+		}
+		if s%10 == 0 {
+			m["type"] = "identify"
+			delete(m, "event")
+			m["traits"] = map[string]any{"email": fmt.Sprintf("p%d@example.com", p), "name": "Ada", "plan": "trial"}
+		}
+		b = append(b, m)
+	}
+	body, _ := json.Marshal(map[string]any{"batch": b, "sentAt": "2026-11-25T10:00:01Z"})
+	return body
+}
+
+// BenchmarkDecodeAndParse measures the request-goroutine half of ingest:
+// decoding a 100-event batch and validating every message.
+func BenchmarkDecodeAndParse(b *testing.B) {
+	var seq atomic.Int64
+	body := benchBatch(100, 10000, &seq)
+	now := time.Now()
+	b.SetBytes(int64(len(body)))
+	for i := 0; i < b.N; i++ {
+		bt, err := events.DecodeBody(body, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j, m := range bt.Messages {
+			if _, rej := events.Parse(m, j, "", events.Envelope{ReceivedAt: now}); rej != nil {
+				b.Fatal(rej.Reason)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkIngestSQLite measures the whole ingest path without HTTP:
+// parse, group commit with identity resolution, durable commit (FULL).
+func BenchmarkIngestSQLite(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	svc := events.NewService(events.Config{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(events.Store) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		Clock: onramp.SystemClock{}, Log: log, Bus: inmem.NewBus(log), IsRetryable: sqlite.IsRetryable,
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	go svc.Run(runCtx)
+	defer stop()
+	var seq atomic.Int64
+	bodies := make([][]byte, 64)
+	for i := range bodies {
+		bodies[i] = benchBatch(100, 10000, &seq)
+	}
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := benchBatch(100, 10000, &seq)
+			_ = bodies
+			bt, err := events.DecodeBody(body, "")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			res, err := svc.Ingest(ctx, events.IngestParams{Batch: bt, Envelope: events.Envelope{PropertyID: "prp_bench", ReceivedAt: time.Now().UTC()}})
+			if err != nil || res.Accepted != 100 {
+				b.Errorf("batch %d: %v %+v", i, err, res)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
