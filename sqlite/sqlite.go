@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,7 +76,10 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
+	// The writers never checkpoint on commit: a checkpoint copies the WAL
+	// into the database and fsyncs it, and doing that inside an ingest
+	// commit stalls every waiting request. RunCheckpointer does it beside.
+	w, err := sql.Open("sqlite", dsn("wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -138,6 +142,32 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	db.stmts[query] = st
 	return st, nil
+}
+
+// RunCheckpointer copies the WAL into the database file in the background
+// until ctx ends: a PASSIVE checkpoint every interval, which never blocks
+// the writer, and a TRUNCATE one when the WAL has grown past maxWAL bytes
+// so the file does not grow without bound under sustained load. A process
+// that does not run it (the CLI) leaves checkpoints to the next server, or
+// to SQLite when the last connection closes.
+func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, maxWAL int64, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		mode := "PASSIVE"
+		if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > maxWAL {
+			mode = "TRUNCATE"
+		}
+		var busy, logPages, done int
+		if err := db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logPages, &done); err != nil && ctx.Err() == nil {
+			log.Warn("sqlite checkpoint", "mode", mode, "err", err)
+		}
+	}
 }
 
 // Path is the database file.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/auth"
@@ -31,6 +32,8 @@ type engine struct {
 	ping        func(ctx context.Context) error
 	close       func() error
 	isRetryable func(error) bool
+	// background, if set, is engine upkeep a server runs until shutdown.
+	background func(ctx context.Context, log *slog.Logger)
 }
 
 func openEngine(ctx context.Context, cfg Config) (*engine, error) {
@@ -47,6 +50,9 @@ func openEngine(ctx context.Context, cfg Config) (*engine, error) {
 			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 		},
 		migrate: db.Migrate, ping: db.Ping, close: db.Close, isRetryable: sqlite.IsRetryable,
+		background: func(ctx context.Context, log *slog.Logger) {
+			db.RunCheckpointer(ctx, time.Second, 64<<20, log)
+		},
 	}, nil
 }
 

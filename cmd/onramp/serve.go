@@ -76,6 +76,10 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	// requests wait for their commit during shutdown.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	if a.eng.background != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.eng.background(workCtx, log) }()
+	}
 	wg.Add(2)
 	go func() { defer wg.Done(); a.events.Run(workCtx) }()
 	go func() {
