@@ -115,6 +115,20 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, erro
 // List returns all tokens (without secrets).
 func (s *Service) List(ctx context.Context) ([]*Token, error) { return s.store.ListTokens(ctx) }
 
+// Get returns a token (without its secret) by id.
+func (s *Service) Get(ctx context.Context, id string) (*Token, error) {
+	ts, err := s.read.ListTokens(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auth: get token: %w", err)
+	}
+	for _, t := range ts {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return nil, onramp.Errorf(onramp.ENOTFOUND, "No token %q.", id)
+}
+
 // Revoke stops a token from working.
 func (s *Service) Revoke(ctx context.Context, id string) error {
 	return s.store.RevokeToken(ctx, id, s.clock.Now())

@@ -74,6 +74,11 @@ type Result struct {
 	Accepted   int          `json:"accepted"`
 	Duplicates int          `json:"duplicates"`
 	Rejected   []*Rejection `json:"rejected"`
+	// Suppressed counts events refused because their person asked to be
+	// suppressed. They are in the rejected-events log for staff, but a
+	// sender holding only the public write key must not learn that a given
+	// email or user id is suppressed, so transports report them as accepted.
+	Suppressed int `json:"-"`
 }
 
 // NewService returns a Service; call Run to start committing.
@@ -288,6 +293,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 			}
 		}
 		// 2. Suppressed senders.
+		var suppressed []*Rejection
 		if len(live) > 0 {
 			var keys []identity.Key
 			for _, sl := range live {
@@ -310,10 +316,11 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 					}
 					if hit {
 						e := sl.p.Event
-						results[sl.req].Rejected = append(results[sl.req].Rejected, &Rejection{
+						suppressed = append(suppressed, &Rejection{
 							PropertyID: e.PropertyID, ReceivedAt: e.ReceivedAt, Index: sl.p.Index, MessageID: e.MessageID, Type: e.Type,
 							Code: CodeSuppressed, Reason: "Events from this person are suppressed at their request.",
 						})
+						results[sl.req].Suppressed++
 						continue
 					}
 					kept = append(kept, sl)
@@ -344,7 +351,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 		}
 		// 4. The rejected log, in the same transaction: the answer the
 		// client gets and the log never disagree.
-		var rejs []*Rejection
+		rejs := suppressed
 		for _, r := range results {
 			rejs = append(rejs, r.Rejected...)
 		}

@@ -106,11 +106,24 @@ func jsonErrorText(err error) string {
 	case errors.As(err, &gse):
 		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(gse.Error(), "json: "), gse.Offset)
 	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be %s (at byte %d)", te.Field, te.Type.String(), te.Offset)
+		return typeErrorText(te.Field, te.Type.Kind().String(), te.Offset)
 	case errors.As(err, &gte):
-		return fmt.Sprintf("field %q must be %s (at byte %d)", gte.Field, gte.Type.String(), gte.Offset)
+		return typeErrorText(gte.Field, gte.Type.Kind().String(), gte.Offset)
 	}
 	return "it could not be decoded"
+}
+
+// typeErrorText explains a JSON value of the wrong kind without naming our
+// Go types.
+func typeErrorText(field, kind string, offset int64) string {
+	want := map[string]string{"struct": "an object", "slice": "an array", "string": "a string", "ptr": "a string"}[kind]
+	if want == "" {
+		want = "another kind of value"
+	}
+	if field == "" {
+		return fmt.Sprintf("the body must be a JSON object (at byte %d)", offset)
+	}
+	return fmt.Sprintf("field %q must be %s (at byte %d)", field, want, offset)
 }
 
 // wireMessage is one Segment message as sent. Ids may be strings or numbers.
@@ -168,8 +181,11 @@ type Parsed struct {
 // Parse validates one message. It returns either a Parsed or a Rejection.
 // forcedType is the type of a single-call endpoint ("" for batch items).
 func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Parsed, *Rejection) {
+	// Once the message is decoded, its messageId and type go into every
+	// rejection, so the sender can match the rejection to its message.
+	var rejMessageID, rejType string
 	reject := func(code, reason string, args ...any) (*Parsed, *Rejection) {
-		r := &Rejection{PropertyID: env.PropertyID, ReceivedAt: env.ReceivedAt, Index: index, Code: code, Reason: fmt.Sprintf(reason, args...)}
+		r := &Rejection{PropertyID: env.PropertyID, ReceivedAt: env.ReceivedAt, Index: index, Code: code, Reason: fmt.Sprintf(reason, args...), MessageID: rejMessageID, Type: rejType}
 		r.Payload = truncate(raw, MaxRejectedPayload)
 		return nil, r
 	}
@@ -186,7 +202,13 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 	if err := gojson.Unmarshal(raw, &w); err != nil {
 		return reject(CodeInvalidJSON, "The message could not be decoded: %s", jsonErrorText(err))
 	}
+	if id, ok := stringField(w.MessageID, 200); ok {
+		rejMessageID = id
+	}
 	typ := w.Type
+	if len(typ) <= 20 {
+		rejType = typ
+	}
 	if forcedType != "" {
 		// The single-call endpoints name the type in the path; a body that
 		// says otherwise is a client bug, not a different call.

@@ -24,7 +24,7 @@ type tokenKey struct{}
 // role allows perm, before calling h.
 func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		secret, ok := bearerToken(r)
 		if !ok || secret == "" {
 			s.writeError(w, r, onramp.Errorf(onramp.EUNAUTHORIZED, "Send an API token as \"Authorization: Bearer ort_…\" (onramp token create prints one)."))
 			return
@@ -40,6 +40,16 @@ func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.Handle
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
 	}
+}
+
+// bearerToken returns the credentials of an "Authorization: Bearer …"
+// header. The scheme name is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 func actor(r *http.Request) string {
@@ -238,6 +248,14 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Clamp to what Search serves, so that a full page is recognised below
+	// and always carries a next cursor.
+	switch {
+	case limit <= 0:
+		limit = 50
+	case limit > 500:
+		limit = 500
+	}
 	pq.Limit = int(limit)
 	ps, err := s.Identity.Search(r.Context(), pq)
 	if err != nil {
@@ -261,17 +279,19 @@ func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) personEvents(w http.ResponseWriter, r *http.Request) {
-	members, err := s.Identity.Members(r.Context(), r.PathValue("id"))
+	prof, err := s.Identity.Person(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeTimeline(w, r, members)
+	s.writeTimeline(w, r, prof)
 }
 
-// writeTimeline serves a timeline page with the filters of the query string.
-func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, members []string) {
+// writeTimeline serves the timeline of a profile with the filters of the
+// query string.
+func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, prof *identity.Profile) {
 	q := r.URL.Query()
+	members := append([]string{prof.Person.ID}, prof.MergedIDs...)
 	tp := events.TimelineParams{PersonIDs: members, Cursor: q.Get("cursor")}
 	tp.Types = splitList(q["type"])
 	tp.Names = splitList(q["event"])
@@ -302,9 +322,17 @@ func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, members [
 		s.writeError(w, r, err)
 		return
 	}
-	evs := page.Events
-	if evs == nil {
-		evs = []*events.Event{}
+	// An event keeps the person it was first attributed to (that is what
+	// lets a merge be undone), but a timeline is one person's: its events
+	// show the person they belong to now, as the profile does.
+	evs := make([]*events.Event, len(page.Events))
+	for i, e := range page.Events {
+		if e.PersonID != prof.Person.ID {
+			c := *e
+			c.PersonID = prof.Person.ID
+			e = &c
+		}
+		evs[i] = e
 	}
 	writeJSON(w, 200, map[string]any{"data": evs, "cursor": map[string]any{"has_more": page.Next != "", "next": page.Next}})
 }
@@ -408,6 +436,7 @@ func (s *Server) exportPerson(w http.ResponseWriter, r *http.Request) {
 	}
 	members := append([]string{prof.Person.ID}, prof.MergedIDs...)
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+prof.Person.ID+`.ndjson"`)
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(map[string]any{"kind": "profile", "profile": prof}); err != nil {
@@ -485,7 +514,18 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if err := s.Tokens.Revoke(r.Context(), r.PathValue("id")); err != nil {
+	caller, _ := r.Context().Value(tokenKey{}).(*auth.Token)
+	target, err := s.Tokens.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if target.Role == auth.RoleOwner && (caller == nil || caller.Role != auth.RoleOwner) {
+		// Whoever may not make owner tokens may not take them away either.
+		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner may revoke owner tokens."))
+		return
+	}
+	if err := s.Tokens.Revoke(r.Context(), target.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -153,13 +154,13 @@ func (s *Server) collect(typ string) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		out := collectResponse{Success: true, Accepted: res.Accepted, Duplicates: res.Duplicates, Rejected: []rejectionResponse{}}
+		out := collectResponse{Success: true, Accepted: res.Accepted + res.Suppressed, Duplicates: res.Duplicates, Rejected: []rejectionResponse{}}
 		tooLarge := false
 		for _, rj := range res.Rejected {
 			out.Rejected = append(out.Rejected, rejectionResponse{Index: rj.Index, MessageID: rj.MessageID, Code: rj.Code, Reason: rj.Reason})
 			tooLarge = tooLarge || rj.Code == events.CodeTooLarge
 		}
-		if res.Accepted == 0 && res.Duplicates == 0 && len(res.Rejected) > 0 {
+		if out.Accepted == 0 && res.Duplicates == 0 && len(res.Rejected) > 0 {
 			// Nothing in the request was usable: a client error that a
 			// retry cannot fix.
 			code, msg := onramp.EINVALID, "Every message in the request was rejected; see \"rejected\" for each reason."
@@ -241,9 +242,13 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Unknown write key."))
 		return
 	}
-	scheme := "http"
+	scheme, host := "http", r.Host
 	if r.TLS != nil || (s.TrustProxy && r.Header.Get("X-Forwarded-Proto") == "https") {
 		scheme = "https"
+	}
+	if u, err := url.Parse(s.PublicURL); err == nil && u.Host != "" {
+		// A forged Host header must not end up in a cacheable answer.
+		scheme, host = u.Scheme, u.Host
 	}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Cache-Control", "public, max-age=60")
@@ -251,7 +256,7 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request) {
 		"integrations": map[string]any{
 			"Segment.io": map[string]any{
 				"apiKey":   p.WriteKey,
-				"apiHost":  r.Host + "/v1",
+				"apiHost":  host + "/v1",
 				"protocol": scheme,
 			},
 		},

@@ -18,7 +18,7 @@ func (s *Server) withSecret(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		secret, _, ok := r.BasicAuth()
 		if !ok {
-			secret, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			secret, _ = bearerToken(r)
 		}
 		if secret == "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="onramp profiles"`)
@@ -72,5 +72,5 @@ func (s *Server) profileEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeTimeline(w, r, append([]string{prof.Person.ID}, prof.MergedIDs...))
+	s.writeTimeline(w, r, prof)
 }

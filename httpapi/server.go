@@ -49,6 +49,10 @@ type Config struct {
 	// TrustProxy makes X-Forwarded-For and X-Forwarded-Proto count; only
 	// set it behind a proxy that overwrites them.
 	TrustProxy bool
+	// PublicURL is where browsers reach Onramp (http://host:port). Pages
+	// that point analytics.js at Onramp are told this, never what a
+	// request's Host header claims.
+	PublicURL string
 }
 
 // Server serves Onramp's HTTP API.

@@ -281,14 +281,28 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 				}
 			}
 			for _, r := range roots {
-				if r != target {
-					reason := "identifiers"
-					if o.Alias {
-						reason = "alias"
-					}
-					if err := res.merge(ctx, r, target, reason, o.MessageID); err != nil {
-						return "", err
-					}
+				if r == target {
+					continue
+				}
+				// Staff undid a merge of these two once: an event that
+				// joins them again is a question for a human, not a merge.
+				blocked, err := res.unmergedBefore(ctx, r.ID, target.ID)
+				if err != nil {
+					return "", err
+				}
+				if blocked {
+					res.conflicts = append(res.conflicts, &Conflict{
+						ID: onramp.NewID("cfl"), PersonIDs: []string{target.ID, r.ID}, Keys: keys, MessageID: o.MessageID, CreatedAt: res.now,
+						Reason: "identifiers of persons that staff unmerged met on one event",
+					})
+					continue
+				}
+				reason := "identifiers"
+				if o.Alias {
+					reason = "alias"
+				}
+				if err := res.merge(ctx, r, target, reason, o.MessageID); err != nil {
+					return "", err
 				}
 			}
 		}
@@ -333,6 +347,22 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 		}
 	}
 	return target.ID, nil
+}
+
+// unmergedBefore reports whether a merge between persons a and b (either
+// way) was undone. It runs only when a merge is about to happen, which is
+// rare next to the events that need none.
+func (res *resolution) unmergedBefore(ctx context.Context, a, b string) (bool, error) {
+	ms, err := res.st.MergesOf(ctx, []string{a, b})
+	if err != nil {
+		return false, fmt.Errorf("identity: merge history: %w", err)
+	}
+	for _, m := range ms {
+		if m.UndoneAt != nil && (m.FromID == a && m.IntoID == b || m.FromID == b && m.IntoID == a) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (res *resolution) newPerson(at time.Time) *Person {

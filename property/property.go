@@ -90,7 +90,7 @@ type CreateParams struct {
 // Created is a new property with its secret key, shown this once.
 type Created struct {
 	*Property
-	SecretKey string `json:"secret_key"`
+	SecretKey string `json:"secret_key,omitempty"`
 }
 
 // Create adds a property with fresh keys.

@@ -323,7 +323,16 @@ func runEventsRejected(ctx context.Context, args []string, out io.Writer) error 
 		return err
 	}
 	if asJSON {
-		return printJSON(out, rs)
+		// Payloads are bytes; show them as the text they were sent as.
+		type row struct {
+			*events.Rejection
+			Payload string `json:"payload,omitempty"`
+		}
+		rows := make([]row, len(rs))
+		for i, r := range rs {
+			rows[i] = row{Rejection: r, Payload: string(r.Payload)}
+		}
+		return printJSON(out, rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RECEIVED\tPROPERTY\tINDEX\tCODE\tREASON")

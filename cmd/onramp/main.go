@@ -41,11 +41,20 @@ func commands() map[string]command {
 		"events rejected":     {"events rejected [--property ID|NAME] [--limit N] [--json]", "show the rejected-events log", runEventsRejected},
 		"bench ingest":        {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
 		"bench timeline":      {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C]", "load-test timeline reads", runBenchTimeline},
-		"version":             {"version", "print the version", func(ctx context.Context, args []string, out io.Writer) error { fmt.Fprintln(out, version); return nil }},
+		"version":             {"version", "print the version", runVersion},
 	}
 }
 
 var version = "0.1.0-dev"
+
+func runVersion(ctx context.Context, args []string, out io.Writer) error {
+	fs, _ := newFlags("version", "version")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, version)
+	return nil
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
