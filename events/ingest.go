@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -297,7 +298,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 		if len(live) > 0 {
 			var keys []identity.Key
 			for _, sl := range live {
-				keys = append(keys, sl.p.Obs.Keys...)
+				keys = append(keys, suppressionKeys(sl.p)...)
 			}
 			sup, err := st.Suppressed(ctx, keys)
 			if err != nil {
@@ -311,7 +312,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 				kept := live[:0]
 				for _, sl := range live {
 					hit := false
-					for _, k := range sl.p.Obs.Keys {
+					for _, k := range suppressionKeys(sl.p) {
 						hit = hit || blocked[k]
 					}
 					if hit {
@@ -363,6 +364,15 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 		return nil
 	})
 	return results, committed, err
+}
+
+// suppressionKeys are the identifiers whose suppression refuses p: its
+// own, and for an alias call its previousId in either form it may take.
+func suppressionKeys(p *Parsed) []identity.Key {
+	if p.Obs.AliasOf == "" {
+		return p.Obs.Keys
+	}
+	return append(slices.Clone(p.Obs.Keys), identity.Key{Type: identity.UserID, Value: p.Obs.AliasOf}, identity.Key{Type: identity.AnonymousID, Value: p.Obs.AliasOf})
 }
 
 // TimelineParams selects a page of one person's timeline.
@@ -501,10 +511,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		for {
 			evs, err := st.EventsAfter(ctx, cur, p.Batch)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+				if ctx.Err() == nil {
+					p.svc.cfg.Log.Error("publisher read", "err", err)
 				}
-				p.svc.cfg.Log.Error("publisher read", "err", err)
 				break
 			}
 			if len(evs) == 0 {
@@ -519,10 +528,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 				msgs = append(msgs, m)
 			}
 			if err := p.svc.cfg.Bus.Publish(ctx, msgs...); err != nil {
-				if ctx.Err() != nil {
-					return nil
+				if ctx.Err() == nil {
+					p.svc.cfg.Log.Error("publish", "err", err)
 				}
-				p.svc.cfg.Log.Error("publish", "err", err)
 				break
 			}
 			cur = evs[len(evs)-1].Seq
@@ -530,7 +538,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 				save()
 			}
 		}
-		if time.Since(lastSave) >= p.SaveEvery {
+		if time.Since(lastSave) >= p.SaveEvery && ctx.Err() == nil {
 			save()
 		}
 		select {

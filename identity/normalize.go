@@ -64,14 +64,22 @@ func Normalize(typ, v string) (string, bool) {
 			return "", false
 		}
 	}
+	var ok bool
 	switch typ {
 	case Email:
-		return normalizeEmail(v)
+		v, ok = normalizeEmail(v)
 	case Phone:
-		return normalizePhone(v)
+		v, ok = normalizePhone(v)
 	default:
-		return v, true
+		ok = true
 	}
+	// Lower-casing can make a string longer (Ⱥ is 2 bytes, ⱥ is 3), so the
+	// limit applies to the result too, or a stored identifier could never
+	// be looked up again.
+	if !ok || len(v) > MaxIdentifierLen {
+		return "", false
+	}
+	return v, true
 }
 
 func normalizeEmail(v string) (string, bool) {

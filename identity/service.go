@@ -277,7 +277,36 @@ func (s *Service) Unmerge(ctx context.Context, mergeID, actor string) (*Merge, e
 		}
 		into.UpdatedAt, rootP.UpdatedAt = now, now
 		upd := []*Person{from, into}
-		if rootP != into {
+		// Later merges may have carried from's traits further up, to into's
+		// ancestors: take them back there too, along the path to the root.
+		byID := map[string]*Person{into.ID: into, rootP.ID: rootP}
+		for _, p := range all {
+			if byID[p.ID] == nil {
+				byID[p.ID] = p
+			}
+		}
+		history, err := st.MergesOf(ctx, members)
+		if err != nil {
+			return err
+		}
+		for child := into; child.MergedInto != "" && len(upd) <= len(members)+1; {
+			parent := byID[child.MergedInto]
+			if parent == nil {
+				break
+			}
+			for _, hm := range history {
+				if hm.FromID == child.ID && hm.IntoID == parent.ID && hm.UndoneAt == nil {
+					if parent.Traits, err = removeCopiedTraits(parent.Traits, from.Traits, hm.TraitsAdded); err != nil {
+						return err
+					}
+					parent.UpdatedAt = now
+					upd = append(upd, parent)
+					break
+				}
+			}
+			child = parent
+		}
+		if rootP != into && !slices.Contains(upd, rootP) {
 			upd = append(upd, rootP)
 		}
 		if err := st.UpdatePersons(ctx, upd); err != nil {

@@ -1,0 +1,229 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/httpapi"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/property"
+	"github.com/onramp-dev/onramp/sqlite"
+)
+
+// testStack is the whole server over a real SQLite database, as
+// `onramp serve` wires it, behind httptest.
+type testStack struct {
+	t      *testing.T
+	db     *sqlite.DB
+	url    string
+	events *events.Service
+	ids    *identity.Service
+	props  *property.Service
+	tokens *auth.Service
+	// prop is a property that accepts any origin; owner an owner API token.
+	prop  *property.Created
+	owner string
+}
+
+func newTestStack(t *testing.T) *testStack {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	clock := onramp.SystemClock{}
+	reg := prometheus.NewRegistry()
+	metrics := httpapi.NewMetrics(reg)
+	evs := events.NewService(events.Config{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(events.Store) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		Clock: clock, Log: log, Bus: inmem.NewBus(log), Metrics: metrics, IsRetryable: sqlite.IsRetryable,
+	})
+	ids := identity.NewService(db.Reader(), func(ctx context.Context, fn func(identity.Store) error) error {
+		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+	}, clock, log)
+	props := property.NewService(db.Writer(), db.Reader(), clock, log)
+	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
+	srv := httpapi.New(httpapi.Config{
+		Events: evs, Identity: ids, Properties: props, Tokens: tokens,
+		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
+		PublicURL: "http://onramp.test:8080",
+	})
+	hs := httptest.NewServer(srv)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); evs.Run(runCtx) }()
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		<-done
+		if err := db.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens}
+	s.prop = s.createProperty("Website")
+	s.owner = s.token("owner", auth.RoleOwner)
+	return s
+}
+
+func (s *testStack) createProperty(name string, origins ...string) *property.Created {
+	s.t.Helper()
+	p, err := s.props.Create(context.Background(), property.CreateParams{Name: name, Origins: origins})
+	if err != nil {
+		s.t.Fatalf("create property: %v", err)
+	}
+	return p
+}
+
+func (s *testStack) token(name, role string) string {
+	s.t.Helper()
+	nt, err := s.tokens.CreateToken(context.Background(), name, role)
+	if err != nil {
+		s.t.Fatalf("create token: %v", err)
+	}
+	return nt.Secret
+}
+
+func (s *testStack) eventCount() int64 {
+	s.t.Helper()
+	n, err := s.db.Reader().CountEvents(context.Background())
+	if err != nil {
+		s.t.Fatalf("CountEvents: %v", err)
+	}
+	return n
+}
+
+// reply is a response with its body read.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response %d is not JSON (%v): %s", r.status, err, r.body)
+	}
+}
+
+// do sends a request; headers are name, value pairs.
+func (s *testStack) do(method, path string, body []byte, headers ...string) reply {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: read: %v", method, path, err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// api calls the JSON API with a bearer token ("" for none) and a JSON body
+// (nil for none).
+func (s *testStack) api(token, method, path string, body any) reply {
+	s.t.Helper()
+	var b []byte
+	var headers []string
+	if body != nil {
+		switch v := body.(type) {
+		case string:
+			b = []byte(v)
+		default:
+			var err error
+			if b, err = json.Marshal(v); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		headers = append(headers, "Content-Type", "application/json")
+	}
+	if token != "" {
+		headers = append(headers, "Authorization", "Bearer "+token)
+	}
+	return s.do(method, path, b, headers...)
+}
+
+// track sends events with the main property's write key.
+func (s *testStack) track(path, body string) reply {
+	s.t.Helper()
+	return s.do(http.MethodPost, path, []byte(body), "Authorization", basic(s.prop.WriteKey), "Content-Type", "application/json")
+}
+
+func basic(user string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"))
+}
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Rejected []struct {
+		Index int    `json:"index"`
+		Code  string `json:"code"`
+	} `json:"rejected"`
+}
+
+// wantProblem checks that r is a problem document with status.
+func wantProblem(t *testing.T, r reply, status int) problem {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("status = %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p problem
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem is not JSON (%v): %s", err, r.body)
+	}
+	if !strings.HasPrefix(p.Type, "/problems/") || p.Title == "" || p.Status != r.status || p.Detail == "" {
+		t.Errorf("problem document incomplete: %s", r.body)
+	}
+	if strings.Contains(p.Detail, "sqlite") || strings.Contains(p.Detail, "onramp: ") {
+		t.Errorf("problem detail leaks internals: %q", p.Detail)
+	}
+	return p
+}
