@@ -94,11 +94,15 @@ func NewService(cfg Config) *Service {
 		cfg.IsRetryable = func(error) bool { return false }
 	}
 	return &Service{
-		cfg:      cfg,
-		resolver: identity.Resolver{Clock: cfg.Clock, Cache: identity.NewIdentifierCache(cfg.IdentifierCacheSize)},
-		work:     make(chan *pending, 1024),
-		wake:     make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
+		cfg: cfg,
+		resolver: identity.Resolver{
+			Clock:   cfg.Clock,
+			Cache:   identity.NewIdentifierCache(cfg.IdentifierCacheSize),
+			Persons: identity.NewPersonCache(cfg.IdentifierCacheSize / 2),
+		},
+		work:    make(chan *pending, 1024),
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
 	}
 }
 
@@ -119,6 +123,9 @@ func (s *Service) Ingest(ctx context.Context, p IngestParams) (*Result, error) {
 	if env.BatchSentAt.IsZero() {
 		env.BatchSentAt = p.Batch.SentAt
 	}
+	if env.BatchContext == nil {
+		env.BatchContext = p.Batch.Context
+	}
 	pd := &pending{done: make(chan result, 1)}
 	for i, raw := range p.Batch.Messages {
 		parsed, rej := Parse(raw, i, p.Type, env)
@@ -129,6 +136,14 @@ func (s *Service) Ingest(ctx context.Context, p IngestParams) (*Result, error) {
 		pd.parsed = append(pd.parsed, parsed)
 	}
 	return s.submit(ctx, pd)
+}
+
+// ForgetIdentities drops the identity caches. Call it after changing
+// persons outside ingest in this process (merge, unmerge, delete,
+// suppress), which the store's change detection cannot see.
+func (s *Service) ForgetIdentities() {
+	s.resolver.Cache.Clear()
+	s.resolver.Persons.Clear()
 }
 
 // RecordRejection logs a request refused as a whole (malformed body) for a
@@ -211,9 +226,11 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		results, committed, err = s.tryCommit(ctx, group)
 		if err == nil {
 			s.resolver.Cache.Commit()
+			s.resolver.Persons.Commit()
 			break
 		}
 		s.resolver.Cache.Discard()
+		s.resolver.Persons.Discard()
 		if !s.cfg.IsRetryable(err) {
 			break
 		}

@@ -49,6 +49,9 @@ const (
 type Batch struct {
 	WriteKey string
 	SentAt   time.Time
+	// Context applies to every message of the batch (analytics-go sends
+	// context.library only here); a message's own keys win.
+	Context  json.RawMessage
 	Messages []json.RawMessage
 }
 
@@ -56,6 +59,7 @@ type envelope struct {
 	Batch    []json.RawMessage `json:"batch"`
 	WriteKey *string           `json:"writeKey"`
 	SentAt   *string           `json:"sentAt"`
+	Context  json.RawMessage   `json:"context"`
 }
 
 // DecodeBody decodes a request body. For the batch endpoint (typ == "") the
@@ -82,6 +86,12 @@ func DecodeBody(body []byte, typ string) (*Batch, error) {
 		b.SentAt = t
 	}
 	if typ == "" {
+		if len(env.Context) > 0 && !isNull(env.Context) {
+			if env.Context[0] != '{' {
+				return nil, onramp.Errorf(onramp.EINVALID, "The batch's context must be a JSON object.")
+			}
+			b.Context = env.Context
+		}
 		if env.Batch == nil {
 			return nil, onramp.Errorf(onramp.EINVALID, `The body needs a "batch" array of messages.`)
 		}
@@ -164,10 +174,11 @@ type contextFields struct {
 
 // Envelope is what the transport knows about a request.
 type Envelope struct {
-	PropertyID  string
-	ReceivedAt  time.Time
-	BatchSentAt time.Time
-	IP          string
+	PropertyID   string
+	ReceivedAt   time.Time
+	BatchSentAt  time.Time
+	BatchContext json.RawMessage
+	IP           string
 }
 
 // Parsed is one valid message turned into an event and what it says about
@@ -258,6 +269,13 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 		if isNull(*f.v) {
 			*f.v = nil
 		}
+	}
+	if len(env.BatchContext) > 0 {
+		merged, _, err := identity.MergeTraits(w.Context, env.BatchContext, true)
+		if err != nil {
+			return reject(CodeBadField, "context must be a JSON object.")
+		}
+		w.Context = merged
 	}
 	e.Properties, e.Traits, e.Context = w.Properties, w.Traits, w.Context
 	mid, ok := stringField(w.MessageID, 200)

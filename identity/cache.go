@@ -1,6 +1,10 @@
 package identity
 
-import "sync"
+import (
+	"context"
+	"encoding/json"
+	"sync"
+)
 
 // IdentifierCache remembers which person each identifier belongs to, so
 // ingest skips most identifier lookups. Identifiers never move between
@@ -100,5 +104,104 @@ func (c *IdentifierCache) Clear() {
 	}
 	c.mu.Lock()
 	c.young, c.old = map[Key]string{}, map[Key]string{}
+	c.mu.Unlock()
+}
+
+// PersonCache keeps copies of recently resolved persons so ingest need not
+// read them for every event. It is only safe where the store can tell that
+// someone else changed the data (see ChangeDetector); the Resolver does
+// not use it otherwise. Any merge clears it, because a merge re-roots
+// persons the cache may hold.
+type PersonCache struct {
+	mu      sync.Mutex
+	young   map[string]*Person
+	old     map[string]*Person
+	max     int
+	pending []*Person
+	dirty   bool // a merge happened in the staged transaction
+}
+
+// NewPersonCache returns a cache holding about max persons.
+func NewPersonCache(max int) *PersonCache {
+	return &PersonCache{young: map[string]*Person{}, old: map[string]*Person{}, max: max}
+}
+
+// ChangeDetector is what a store offers when it can tell whether another
+// connection or process committed changes since its last look.
+type ChangeDetector interface {
+	ChangedElsewhere(ctx context.Context) (bool, error)
+}
+
+func clonePerson(p *Person) *Person {
+	c := *p
+	c.Traits = append(json.RawMessage(nil), p.Traits...)
+	return &c
+}
+
+func (c *PersonCache) get(id string) *Person {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.young[id]
+	if !ok {
+		if p, ok = c.old[id]; ok {
+			c.putLocked(p)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return clonePerson(p)
+}
+
+func (c *PersonCache) putLocked(p *Person) {
+	if len(c.young) >= c.max/2 {
+		c.old, c.young = c.young, make(map[string]*Person, c.max/2)
+	}
+	c.young[p.ID] = p
+}
+
+func (c *PersonCache) stage(ps map[string]*Person, merged bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dirty = c.dirty || merged
+	for _, p := range ps {
+		c.pending = append(c.pending, clonePerson(p))
+	}
+}
+
+// Commit keeps what was staged (after the transaction committed).
+func (c *PersonCache) Commit() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirty {
+		c.young, c.old = map[string]*Person{}, map[string]*Person{}
+	} else {
+		for _, p := range c.pending {
+			c.putLocked(p)
+		}
+	}
+	c.pending, c.dirty = c.pending[:0], false
+}
+
+// Discard drops what was staged (after a rollback).
+func (c *PersonCache) Discard() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.pending, c.dirty = c.pending[:0], false
+	c.mu.Unlock()
+}
+
+// Clear empties the cache.
+func (c *PersonCache) Clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.young, c.old = map[string]*Person{}, map[string]*Person{}
 	c.mu.Unlock()
 }

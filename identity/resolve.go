@@ -37,6 +37,10 @@ type Resolver struct {
 	// learns is staged; the caller commits or discards it with the
 	// transaction.
 	Cache *IdentifierCache
+	// Persons, if set, answers person lookups when the store is a
+	// ChangeDetector (and is cleared when it reports outside changes).
+	// Staged and committed like Cache.
+	Persons *PersonCache
 }
 
 const lastSeenGranularity = time.Minute
@@ -46,6 +50,7 @@ const lastSeenGranularity = time.Minute
 type resolution struct {
 	st        Store
 	cache     *IdentifierCache
+	pcache    *PersonCache // nil when the store cannot vouch for it
 	now       time.Time
 	idents    map[Key]*Identifier
 	persons   map[string]*Person
@@ -60,9 +65,21 @@ type resolution struct {
 // belongs to: the owner of its highest-priority identifier. It writes new
 // persons, identifiers, trait changes, merges and conflicts through st.
 func (r Resolver) Resolve(ctx context.Context, st Store, obs []Observation) ([]string, error) {
+	var persons *PersonCache
+	if cd, ok := st.(ChangeDetector); ok && r.Persons != nil {
+		changed, err := cd.ChangedElsewhere(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("identity: change check: %w", err)
+		}
+		if changed {
+			r.Persons.Clear()
+		}
+		persons = r.Persons
+	}
 	res := &resolution{
 		st:      st,
 		cache:   r.Cache,
+		pcache:  persons,
 		now:     r.Clock.Now(),
 		idents:  map[Key]*Identifier{},
 		persons: map[string]*Person{},
@@ -81,6 +98,9 @@ func (r Resolver) Resolve(ctx context.Context, st Store, obs []Observation) ([]s
 	}
 	if err := res.flush(ctx); err != nil {
 		return nil, err
+	}
+	if res.pcache != nil {
+		res.pcache.stage(res.persons, len(res.merges) > 0)
 	}
 	return out, nil
 }
@@ -173,9 +193,24 @@ func (res *resolution) loadPersons(ctx context.Context, want map[string]bool) er
 		if len(ids) == 0 {
 			return nil
 		}
-		ps, err := res.st.PersonsByID(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("identity: load persons: %w", err)
+		var ps []*Person
+		if res.pcache != nil {
+			misses := ids[:0:0]
+			for _, id := range ids {
+				if p := res.pcache.get(id); p != nil {
+					ps = append(ps, p)
+				} else {
+					misses = append(misses, id)
+				}
+			}
+			ids = misses
+		}
+		if len(ids) > 0 {
+			loaded, err := res.st.PersonsByID(ctx, ids)
+			if err != nil {
+				return fmt.Errorf("identity: load persons: %w", err)
+			}
+			ps = append(ps, loaded...)
 		}
 		want = map[string]bool{}
 		for _, p := range ps {

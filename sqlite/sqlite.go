@@ -42,6 +42,9 @@ type DB struct {
 	// transactions on it.
 	wmu   sync.Mutex
 	wconn *sql.Conn
+	// dataVersion is wconn's last reading of PRAGMA data_version, which
+	// changes when another connection commits. Guarded by wmu.
+	dataVersion int64
 	// stmts caches prepared statements on wconn. Parsing a 100-row INSERT
 	// costs about as much as running it, and ingest repeats the same few
 	// statements all day. Guarded by wmu.
@@ -227,6 +230,22 @@ type Queries struct {
 	x execer
 	// db is set inside InTx, where hot statements run prepared.
 	db *DB
+}
+
+// ChangedElsewhere reports whether another connection (another process,
+// or this process's spare writer) committed since the last call. Only
+// meaningful inside InTx; elsewhere it says true, which is always safe.
+func (q *Queries) ChangedElsewhere(ctx context.Context) (bool, error) {
+	if q.db == nil {
+		return true, nil
+	}
+	var v int64
+	if err := q.db.wconn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return true, fmt.Errorf("sqlite: data_version: %w", err)
+	}
+	changed := v != q.db.dataVersion
+	q.db.dataVersion = v
+	return changed, nil
 }
 
 // execHot runs a statement that ingest repeats all the time: prepared
