@@ -45,47 +45,69 @@ var eventInsertCols = []string{"seq", "property_id", "message_id", "person_id", 
 //
 // Seq must grow in commit order, or the bus publisher (which reads
 // EventsAfter its cursor) would skip an event whose transaction commits
-// after a later-numbered one was already read. So the numbers are reserved
-// from events_seq under a transaction-level advisory lock, held until
-// commit: event inserts of concurrent transactions (other nodes) take turns
-// from here to their commit. One node commits ingest from one goroutine, so
-// the lock only costs when several nodes ingest at once.
+// after a later-numbered one was already read. So numbers are reserved from
+// events_seq under a transaction-level advisory lock, held until commit:
+// event inserts of concurrent transactions (other nodes) take turns from
+// here to their commit. One node commits ingest from one goroutine, so the
+// lock only costs when several nodes ingest at once.
 func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	return q.inTx(ctx, func(x querier) error {
-		for len(evs) > 0 {
-			n := min(eventChunk, len(evs))
-			if err := copyEvents(ctx, x, evs[:n]); err != nil {
-				return fmt.Errorf("postgres: insert events: %w", err)
-			}
-			evs = evs[n:]
+	if q.pool != nil {
+		// The lock must be held until the rows commit: one transaction.
+		return pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error { return (&Queries{x: tx}).InsertEvents(ctx, evs) })
+	}
+	first, err := q.reserveSeqs(ctx, len(evs))
+	if err != nil {
+		return fmt.Errorf("postgres: insert events: %w", err)
+	}
+	for done := 0; done < len(evs); {
+		n := min(eventChunk, len(evs)-done)
+		if err := copyEvents(ctx, q.x, evs[done:done+n], first+int64(done)); err != nil {
+			return fmt.Errorf("postgres: insert events: %w", err)
 		}
-		return nil
-	})
+		done += n
+	}
+	for i, e := range evs {
+		e.Seq = first + int64(i)
+	}
+	return nil
 }
 
-func copyEvents(ctx context.Context, x querier, evs []*events.Event) error {
-	var last int64
-	if err := x.QueryRow(ctx, `SELECT setval('events_seq', nextval('events_seq') + $2 - 1) FROM (SELECT pg_advisory_xact_lock($1)) AS l`,
-		lockEventsSeq, len(evs)).Scan(&last); err != nil {
-		return err
+// seqBlock is how many numbers a transaction reserves at least. Ingest
+// groups several HTTP batches per transaction; reserving for all of them at
+// the first saves a round trip per batch. The unused rest of a block is
+// skipped: Seq is increasing, not dense.
+const seqBlock = 1000
+
+// reserveSeqs returns the first of n consecutive numbers for this
+// transaction's events, reserving a new block under the lock when the
+// current one is used up.
+func (q *Queries) reserveSeqs(ctx context.Context, n int) (int64, error) {
+	if q.seqNext == 0 || q.seqNext+int64(n) > q.seqEnd {
+		size := int64(max(n, seqBlock))
+		var last int64
+		if err := q.x.QueryRow(ctx, `SELECT setval('events_seq', nextval('events_seq') + $2 - 1) FROM (SELECT pg_advisory_xact_lock($1)) AS l`,
+			lockEventsSeq, size).Scan(&last); err != nil {
+			return 0, err
+		}
+		q.seqNext, q.seqEnd = last-size+1, last+1
 	}
-	first := last - int64(len(evs)) + 1
+	first := q.seqNext
+	q.seqNext += int64(n)
+	return first, nil
+}
+
+func copyEvents(ctx context.Context, x querier, evs []*events.Event, first int64) error {
 	rows := make([][]any, len(evs))
 	for i, e := range evs {
 		rows[i] = []any{first + int64(i), e.PropertyID, e.MessageID, e.PersonID, e.Type, e.NameColumn(), e.UserID, e.AnonymousID, e.GroupID, e.PreviousID,
 			ts(e.Timestamp), ts(e.OriginalTimestamp), ts(e.SentAt), ts(e.ReceivedAt),
 			jsonArg(e.Properties), jsonArg(e.Traits), jsonArg(e.Context), e.IP}
 	}
-	if _, err := x.CopyFrom(ctx, pgx.Identifier{"events"}, eventInsertCols, pgx.CopyFromRows(rows)); err != nil {
-		return err
-	}
-	for i, e := range evs {
-		e.Seq = first + int64(i)
-	}
-	return nil
+	_, err := x.CopyFrom(ctx, pgx.Identifier{"events"}, eventInsertCols, pgx.CopyFromRows(rows))
+	return err
 }
 
 // jsonArg is a JSON column's value: NULL when empty, as for SQLite.
@@ -99,10 +121,12 @@ func jsonArg(b json.RawMessage) any {
 var escapedNUL = []byte(`\u0000`)
 
 // stripNUL replaces each escaped NUL (\u0000) in JSON text by U+FFFD.
-// jsonb refuses NUL because Postgres text cannot hold it, yet SDKs do send
-// it inside property strings; refusing the whole event for one meaningless
-// character would lose the rest of it, so the character is replaced, the
-// way invalid UTF-8 is.
+// SDKs do send NUL inside strings, and jsonb refuses it (Postgres text
+// cannot hold it). Event columns are json, which would take it, but then
+// every later query casting them to jsonb (filters on properties) would
+// fail on that one row; person traits are jsonb outright. Refusing the
+// event would lose the rest of it for one meaningless character, so the
+// character is replaced, the way invalid UTF-8 is.
 func stripNUL(b []byte) []byte {
 	if !bytes.Contains(b, escapedNUL) {
 		return b

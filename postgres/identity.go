@@ -247,7 +247,7 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 	if pq.After != "" {
 		where = append(where, `p.id < `+arg(pq.After))
 	}
-	return q.queryPersons(ctx, `SELECT `+prefixCols("p.", personCols)+` FROM persons p WHERE `+strings.Join(where, " AND ")+
+	return q.queryPersons(ctx, `SELECT `+personCols+` FROM persons p WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY p.id DESC LIMIT `+arg(limit(pq.Limit)), args...)
 }
 
@@ -417,16 +417,4 @@ func traitsText(t json.RawMessage) string {
 		return "{}"
 	}
 	return string(stripNUL(t))
-}
-
-func prefixCols(prefix, cols string) string {
-	parts := strings.Split(cols, ", ")
-	for i, p := range parts {
-		if strings.HasPrefix(p, "COALESCE(") {
-			parts[i] = "COALESCE(" + prefix + strings.TrimPrefix(p, "COALESCE(")
-		} else {
-			parts[i] = prefix + p
-		}
-	}
-	return strings.Join(parts, ", ")
 }

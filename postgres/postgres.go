@@ -203,6 +203,9 @@ type Queries struct {
 	// pool is set when x is a pool, not a transaction: a method whose
 	// statements must share one transaction then begins its own.
 	pool *pgxpool.Pool
+	// seqNext and seqEnd bound the event numbers this transaction has
+	// reserved and not used yet (see InsertEvents).
+	seqNext, seqEnd int64
 }
 
 // Reader returns Queries on the read pool. Writes through it fail.

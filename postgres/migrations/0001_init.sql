@@ -104,9 +104,9 @@ CREATE TABLE events (
     original_ts  timestamptz,
     sent_at      timestamptz,
     received_at  timestamptz NOT NULL,
-    properties   jsonb,
-    traits       jsonb,
-    context      jsonb,
+    properties   json,
+    traits       json,
+    context      json,
     ip           text NOT NULL DEFAULT ''
 );
 ALTER SEQUENCE events_seq OWNED BY events.seq;

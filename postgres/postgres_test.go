@@ -1,0 +1,194 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/postgres"
+	"github.com/onramp-dev/onramp/postgres/pgtest"
+)
+
+// The contract suite (storetest) covers every Store method; these tests
+// cover what only Postgres has: several nodes at once.
+
+func open(t *testing.T, url string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func migrated(t *testing.T) *postgres.DB {
+	t.Helper()
+	db := open(t, pgtest.Schema(pgtest.Database(t, "Postgres engine tests")))
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	// Nodes that start together must not race on the schema: the lock
+	// makes one apply everything and the others find it done.
+	url := pgtest.Schema(pgtest.Database(t, "Postgres engine tests"))
+	const nodes = 5
+	applied := make([][]int, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		db := open(t, url)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied[i], errs[i] = db.Migrate(context.Background())
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range nodes {
+		if errs[i] != nil {
+			t.Fatalf("node %d: %v", i, errs[i])
+		}
+		total += len(applied[i])
+	}
+	if total == 0 || total != len(slicesMax(applied)) {
+		t.Errorf("migrations applied per node = %v; want each exactly once in all", applied)
+	}
+}
+
+func slicesMax(ss [][]int) []int {
+	var best []int
+	for _, s := range ss {
+		if len(s) > len(best) {
+			best = s
+		}
+	}
+	return best
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := postgres.Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", postgres.Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "postgres: connect") {
+		t.Fatalf("Open of an unreachable server = %v", err)
+	}
+}
+
+func TestRacesAreRetryable(t *testing.T) {
+	db := migrated(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	p := &identity.Person{ID: "per_1", RootID: "per_1", CreatedAt: now, UpdatedAt: now, LastSeenAt: now}
+	if err := db.Writer().CreatePersons(ctx, []*identity.Person{p}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two transactions (two nodes) hold each other up on the same rows; the
+	// loser's error must be one IsRetryable accepts.
+	race := func(name string, write func(q *postgres.Queries) error) {
+		t.Run(name, func(t *testing.T) {
+			started, release := make(chan struct{}), make(chan struct{})
+			first := make(chan error, 1)
+			go func() {
+				first <- db.InTx(ctx, func(q *postgres.Queries) error {
+					// Take the snapshot before the other transaction commits.
+					if _, err := q.PersonsByID(ctx, []string{"per_1"}); err != nil {
+						return err
+					}
+					close(started)
+					<-release
+					return write(q)
+				})
+			}()
+			<-started
+			if err := db.InTx(ctx, write); err != nil {
+				t.Fatalf("first writer: %v", err)
+			}
+			close(release)
+			err := <-first
+			if err == nil || !postgres.IsRetryable(err) {
+				t.Fatalf("second writer got %v; want a retryable error", err)
+			}
+		})
+	}
+	race("same new identifier", func(q *postgres.Queries) error {
+		return q.AddIdentifiers(ctx, []*identity.Identifier{{Key: identity.Key{Type: identity.AnonymousID, Value: "same"}, PersonID: "per_1", FirstSeenAt: now}})
+	})
+	race("same person updated", func(q *postgres.Queries) error {
+		p2 := *p
+		p2.Traits = []byte(fmt.Sprintf(`{"n": %d}`, time.Now().UnixNano()))
+		return q.UpdatePersons(ctx, []*identity.Person{&p2})
+	})
+	race("same message id", func(q *postgres.Queries) error {
+		return q.InsertEvents(ctx, []*events.Event{{PropertyID: "prp_1", MessageID: "m1", PersonID: "per_1", Type: events.TypeTrack, Timestamp: now, ReceivedAt: now}})
+	})
+
+	for _, err := range []error{nil, errors.New("postgres: other"), context.Canceled} {
+		if postgres.IsRetryable(err) {
+			t.Errorf("IsRetryable(%v) = true", err)
+		}
+	}
+	// A unique violation that is the caller's fault is not a race: the
+	// engine turns it into ECONFLICT before IsRetryable sees it.
+	syntax := db.InTx(ctx, func(q *postgres.Queries) error { _, err := q.PersonsByID(ctx, []string{"x\x00"}); return err })
+	if syntax == nil || postgres.IsRetryable(syntax) {
+		t.Errorf("an invalid query gave %v; want a non-retryable error", syntax)
+	}
+}
+
+func TestEventSeqFollowsCommitOrder(t *testing.T) {
+	// The publisher reads EventsAfter its cursor. If a later-numbered event
+	// could commit first, the publisher would move past the earlier one
+	// before it is visible and never deliver it. So a second transaction's
+	// insert waits until the first commits, and numbers after it.
+	db := migrated(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ev := func(id string) *events.Event {
+		return &events.Event{PropertyID: "prp_1", MessageID: id, PersonID: "per_1", Type: events.TypeTrack, Timestamp: now, ReceivedAt: now}
+	}
+	a, b := ev("a"), ev("b")
+	inA, releaseA := make(chan struct{}), make(chan struct{})
+	doneA := make(chan error, 1)
+	go func() {
+		doneA <- db.InTx(ctx, func(q *postgres.Queries) error {
+			if err := q.InsertEvents(ctx, []*events.Event{a}); err != nil {
+				return err
+			}
+			close(inA)
+			<-releaseA
+			return nil
+		})
+	}()
+	<-inA
+	doneB := make(chan error, 1)
+	go func() {
+		doneB <- db.InTx(ctx, func(q *postgres.Queries) error { return q.InsertEvents(ctx, []*events.Event{b}) })
+	}()
+	select {
+	case err := <-doneB:
+		t.Fatalf("second transaction inserted events while the first was open (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(releaseA)
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-doneB; err != nil {
+		t.Fatal(err)
+	}
+	if b.Seq <= a.Seq {
+		t.Errorf("seq of the later commit = %d, of the earlier = %d", b.Seq, a.Seq)
+	}
+}
