@@ -98,15 +98,25 @@ func (q *Queries) CreatePersons(ctx context.Context, ps []*identity.Person) erro
 	})
 }
 
+// UpdatePersons writes many persons with one UPDATE … FROM (VALUES …) per
+// chunk. The row list is padded with copies of its last row, so a few
+// statement texts serve every size (a repeated identical row changes
+// nothing).
 func (q *Queries) UpdatePersons(ctx context.Context, ps []*identity.Person) error {
-	for _, p := range ps {
-		_, err := q.execHot(ctx, `UPDATE persons SET root_id = ?, merged_into = ?, user_id = ?, traits = ?, updated_at = ?, last_seen_at = ? WHERE id = ?`,
-			p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.UpdatedAt), micros(p.LastSeenAt), p.ID)
-		if err != nil {
-			return fmt.Errorf("sqlite: update person: %w", err)
+	return chunk(ps, 128, func(ps []*identity.Person) error {
+		n := padded(len(ps))
+		args := make([]any, 0, 7*n)
+		for _, p := range ps {
+			args = append(args, p.ID, p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.UpdatedAt), micros(p.LastSeenAt))
 		}
-	}
-	return nil
+		args = padArgs(args, 7, n)
+		_, err := q.execHot(ctx, `UPDATE persons SET root_id = v.column2, merged_into = v.column3, user_id = v.column4, traits = v.column5, updated_at = v.column6, last_seen_at = v.column7
+			FROM (VALUES `+rowsOf(n, 7)+`) AS v WHERE persons.id = v.column1`, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: update persons: %w", err)
+		}
+		return nil
+	})
 }
 
 func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier) error {

@@ -42,6 +42,10 @@ type DB struct {
 	// transactions on it.
 	wmu   sync.Mutex
 	wconn *sql.Conn
+	// walChecked is when InTx last looked at the WAL's size. Guarded by wmu.
+	walChecked time.Time
+	// maxWAL is the WAL size past which the writer resets it (see InTx).
+	maxWAL int64
 	// dataVersion is wconn's last reading of PRAGMA data_version, which
 	// changes when another connection commits. Guarded by wmu.
 	dataVersion int64
@@ -58,6 +62,9 @@ type Options struct {
 	// crashes.
 	Synchronous string
 	Readers     int
+	// MaxWAL is the WAL size in bytes past which the writer resets the WAL
+	// after a commit (default 64 MB).
+	MaxWAL int64
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -67,6 +74,9 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	if opt.Readers <= 0 {
 		opt.Readers = 4
+	}
+	if opt.MaxWAL <= 0 {
+		opt.MaxWAL = 64 << 20
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data folder: %w", err)
@@ -112,7 +122,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL}, nil
 }
 
 // Close closes the database.
@@ -149,10 +159,10 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // RunCheckpointer copies the WAL into the database file in the background
 // until ctx ends: a PASSIVE checkpoint every interval, which never blocks
-// the writer, and a TRUNCATE one when the WAL has grown past maxWAL bytes
-// so the file does not grow without bound under sustained load. A process
-// that does not run it (the CLI) leaves checkpoints to the next server, or
-// to SQLite when the last connection closes.
+// the writer (InTx resets the WAL itself when it grows past maxWAL), and a
+// TRUNCATE one when idle writers let it. A process that does not run it
+// (the CLI) leaves checkpoints to the next server, or to SQLite when the
+// last connection closes.
 func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, maxWAL int64, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -306,7 +316,29 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	done = true
+	db.resetWAL(ctx)
 	return nil
+}
+
+// resetWAL keeps the WAL from growing without bound under sustained
+// writes. The background PASSIVE checkpoints copy frames into the database
+// but can never restart a WAL that the writer appends to all the time;
+// only a checkpoint between two write transactions can. So the writer,
+// after a commit and at most four times a second, looks at the WAL and,
+// past maxWAL, runs a TRUNCATE checkpoint itself: short, because the
+// background checkpoints already copied most frames. The caller holds wmu.
+func (db *DB) resetWAL(ctx context.Context) {
+	if time.Since(db.walChecked) < 250*time.Millisecond {
+		return
+	}
+	db.walChecked = time.Now()
+	fi, err := os.Stat(db.path + "-wal")
+	if err != nil || fi.Size() < db.maxWAL {
+		return
+	}
+	var busy, logPages, done int
+	// A failure here only means the WAL stays big a little longer.
+	_ = db.wconn.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
 }
 
 // IsRetryable reports errors after which the same transaction may succeed:
