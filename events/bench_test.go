@@ -87,7 +87,7 @@ func BenchmarkIngestSQLite(b *testing.B) {
 	runCtx, stop := context.WithCancel(ctx)
 	go svc.Run(runCtx)
 	defer stop()
-	go db.RunCheckpointer(runCtx, time.Second, 64<<20, log)
+	go db.RunCheckpointer(runCtx, time.Second, log)
 	// Bodies come from templates whose messageIds are patched in place, so
 	// making a batch costs a copy, not a JSON encoding.
 	var seq atomic.Int64

@@ -46,6 +46,10 @@ type DB struct {
 	walChecked time.Time
 	// maxWAL is the WAL size past which the writer resets it (see InTx).
 	maxWAL int64
+	// ckptMu keeps the background checkpointer and the writer's WAL reset
+	// apart: SQLite runs one checkpoint at a time and answers a second
+	// one with SQLITE_BUSY.
+	ckptMu sync.Mutex
 	// dataVersion is wconn's last reading of PRAGMA data_version, which
 	// changes when another connection commits. Guarded by wmu.
 	dataVersion int64
@@ -158,12 +162,11 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 // RunCheckpointer copies the WAL into the database file in the background
-// until ctx ends: a PASSIVE checkpoint every interval, which never blocks
-// the writer (InTx resets the WAL itself when it grows past maxWAL), and a
-// TRUNCATE one when idle writers let it. A process that does not run it
-// (the CLI) leaves checkpoints to the next server, or to SQLite when the
-// last connection closes.
-func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, maxWAL int64, log *slog.Logger) {
+// until ctx ends, with a PASSIVE checkpoint every interval, which never
+// blocks the writer; InTx restarts the WAL itself when it grows past the
+// limit. A process that does not run it (the CLI) leaves checkpoints to the
+// server, or to SQLite when the last connection closes.
+func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -172,13 +175,12 @@ func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, maxWA
 			return
 		case <-t.C:
 		}
-		mode := "PASSIVE"
-		if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > maxWAL {
-			mode = "TRUNCATE"
-		}
+		db.ckptMu.Lock()
 		var busy, logPages, done int
-		if err := db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logPages, &done); err != nil && ctx.Err() == nil {
-			log.Warn("sqlite checkpoint", "mode", mode, "err", err)
+		err := db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
+		db.ckptMu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("sqlite checkpoint", "err", err)
 		}
 	}
 }
@@ -326,7 +328,9 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 // only a checkpoint between two write transactions can. So the writer,
 // after a commit and at most four times a second, looks at the WAL and,
 // past maxWAL, runs a TRUNCATE checkpoint itself: short, because the
-// background checkpoints already copied most frames. The caller holds wmu.
+// background checkpoints already copied most frames. If a background
+// checkpoint is running it tries again later, unless the WAL is four times
+// over the limit, when it waits. The caller holds wmu.
 func (db *DB) resetWAL(ctx context.Context) {
 	if time.Since(db.walChecked) < 250*time.Millisecond {
 		return
@@ -336,6 +340,12 @@ func (db *DB) resetWAL(ctx context.Context) {
 	if err != nil || fi.Size() < db.maxWAL {
 		return
 	}
+	if fi.Size() > 4*db.maxWAL {
+		db.ckptMu.Lock()
+	} else if !db.ckptMu.TryLock() {
+		return
+	}
+	defer db.ckptMu.Unlock()
 	var busy, logPages, done int
 	// A failure here only means the WAL stays big a little longer.
 	_ = db.wconn.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,6 +27,10 @@ func TestWALStaysBounded(t *testing.T) {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// As in the server: background checkpoints run beside the writer.
+	ckCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go db.RunCheckpointer(ckCtx, 50*time.Millisecond, slog.New(slog.DiscardHandler))
 	var largest int64
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	for i := 0; time.Now().Before(deadline); i++ {

@@ -51,7 +51,7 @@ func openEngine(ctx context.Context, cfg Config) (*engine, error) {
 		},
 		migrate: db.Migrate, ping: db.Ping, close: db.Close, isRetryable: sqlite.IsRetryable,
 		background: func(ctx context.Context, log *slog.Logger) {
-			db.RunCheckpointer(ctx, time.Second, 64<<20, log)
+			db.RunCheckpointer(ctx, time.Second, log)
 		},
 	}, nil
 }
