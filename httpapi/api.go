@@ -279,20 +279,19 @@ func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) personEvents(w http.ResponseWriter, r *http.Request) {
-	prof, err := s.Identity.Person(r.Context(), r.PathValue("id"))
+	tl, err := s.Identity.TimelineOf(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeTimeline(w, r, prof)
+	s.writeTimeline(w, r, tl)
 }
 
 // writeTimeline serves the timeline of a profile with the filters of the
 // query string.
-func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, prof *identity.Profile) {
+func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, tl *identity.Timeline) {
 	q := r.URL.Query()
-	members := append([]string{prof.Person.ID}, prof.MergedIDs...)
-	tp := events.TimelineParams{PersonIDs: members, Cursor: q.Get("cursor")}
+	tp := events.TimelineParams{PersonIDs: tl.PersonIDs, Cursor: q.Get("cursor")}
 	tp.Types = splitList(q["type"])
 	tp.Names = splitList(q["event"])
 	if p := q.Get("property"); p != "" {
@@ -327,9 +326,9 @@ func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, prof *ide
 	// show the person they belong to now, as the profile does.
 	evs := make([]*events.Event, len(page.Events))
 	for i, e := range page.Events {
-		if e.PersonID != prof.Person.ID {
+		if e.PersonID != tl.RootID {
 			c := *e
-			c.PersonID = prof.Person.ID
+			c.PersonID = tl.RootID
 			e = &c
 		}
 		evs[i] = e

@@ -67,10 +67,15 @@ func (s *Server) profileIdentifiers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) profileEvents(w http.ResponseWriter, r *http.Request) {
-	prof, err := s.profileFor(r)
+	typ, value, ok := strings.Cut(r.PathValue("id"), ":")
+	if !ok || !identity.ValidType(typ) || value == "" {
+		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "The profile must be named type:value, such as user_id:42 or email:ada@example.com."))
+		return
+	}
+	tl, err := s.Identity.TimelineOfKey(r.Context(), identity.Key{Type: typ, Value: value})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeTimeline(w, r, prof)
+	s.writeTimeline(w, r, tl)
 }

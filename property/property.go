@@ -180,6 +180,7 @@ func (s *Service) RevokeKey(ctx context.Context, id string, which Key) (*Created
 	case WriteKey:
 		prop.WriteKey = onramp.NewSecret("wk")
 	case SecretKey:
+		s.forget("secret:" + prop.SecretKeyHash)
 		out.SecretKey = onramp.NewSecret("sk")
 		prop.SecretKeyHash = HashSecret(out.SecretKey)
 	default:
@@ -248,13 +249,22 @@ func (s *Service) ByWriteKey(ctx context.Context, key string) (*Property, error)
 	return p, nil
 }
 
-// BySecretKey authenticates a secret key.
+// BySecretKey authenticates a secret key. Like write keys, good answers
+// are served from memory for CacheTTL (keyed by the hash, so the cache
+// holds no secret).
 func (s *Service) BySecretKey(ctx context.Context, secret string) (*Property, error) {
 	bad := onramp.Errorf(onramp.EUNAUTHORIZED, "Unknown or revoked secret key.")
 	if !strings.HasPrefix(secret, "sk_") || len(secret) > 200 {
 		return nil, bad
 	}
 	h := HashSecret(secret)
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.cache["secret:"+h]
+	s.mu.Unlock()
+	if ok && c.p != nil && now.Sub(c.at) < s.CacheTTL && c.p.SecretKeyHash == h {
+		return c.p, nil
+	}
 	p, err := s.read.PropertyBySecretHash(ctx, h)
 	if err != nil {
 		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
@@ -267,6 +277,12 @@ func (s *Service) BySecretKey(ctx context.Context, secret string) (*Property, er
 	if subtle.ConstantTimeCompare([]byte(p.SecretKeyHash), []byte(h)) != 1 {
 		return nil, bad
 	}
+	s.mu.Lock()
+	if len(s.cache) > 10000 {
+		s.cache = map[string]cachedProperty{}
+	}
+	s.cache["secret:"+h] = cachedProperty{p: p, at: now}
+	s.mu.Unlock()
 	return p, nil
 }
 

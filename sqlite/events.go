@@ -100,8 +100,9 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 	if len(tq.PersonIDs) == 0 {
 		return nil, nil
 	}
-	where := []string{`person_id IN (` + placeholders(len(tq.PersonIDs)) + `)`}
-	args := anys(tq.PersonIDs)
+	np := padded(len(tq.PersonIDs))
+	where := []string{`person_id IN (` + placeholders(np) + `)`}
+	args := padArgs(anys(tq.PersonIDs), 1, np)
 	if len(tq.Types) > 0 {
 		where = append(where, `type IN (`+placeholders(len(tq.Types))+`)`)
 		args = append(args, anys(tq.Types)...)
@@ -127,7 +128,7 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 		args = append(args, micros(tq.Before.Timestamp), tq.Before.Seq)
 	}
 	args = append(args, tq.Limit)
-	rows, err := q.x.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
+	rows, err := q.queryHot(ctx, `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: timeline: %w", err)
 	}
@@ -135,7 +136,7 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 }
 
 func (q *Queries) EventsAfter(ctx context.Context, seq int64, limit int) ([]*events.Event, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+	rows, err := q.queryHot(ctx, `SELECT `+eventCols+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events after: %w", err)
 	}

@@ -136,7 +136,8 @@ func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier
 func (q *Queries) IdentifiersOf(ctx context.Context, personIDs []string) ([]*identity.Identifier, error) {
 	var out []*identity.Identifier
 	err := chunk(personIDs, 500, func(ids []string) error {
-		rows, err := q.x.QueryContext(ctx, `SELECT type, value, person_id, verified, first_seen_at FROM identifiers WHERE person_id IN (`+placeholders(len(ids))+`) ORDER BY first_seen_at, type, value`, anys(ids)...)
+		n := padded(len(ids))
+		rows, err := q.queryHot(ctx, `SELECT type, value, person_id, verified, first_seen_at FROM identifiers WHERE person_id IN (`+placeholders(n)+`) ORDER BY first_seen_at, type, value`, padArgs(anys(ids), 1, n)...)
 		if err != nil {
 			return err
 		}
@@ -159,7 +160,7 @@ func (q *Queries) IdentifiersOf(ctx context.Context, personIDs []string) ([]*ide
 }
 
 func (q *Queries) PersonsWithRoot(ctx context.Context, rootID string) ([]string, error) {
-	rows, err := q.x.QueryContext(ctx, `SELECT id FROM persons WHERE root_id = ? ORDER BY id`, rootID)
+	rows, err := q.queryHot(ctx, `SELECT id FROM persons WHERE root_id = ? ORDER BY id`, rootID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: persons with root: %w", err)
 	}

@@ -29,7 +29,7 @@ func scanProperty(sc interface{ Scan(...any) error }) (*property.Property, error
 }
 
 func (q *Queries) propertyWhere(ctx context.Context, where string, arg any) (*property.Property, error) {
-	p, err := scanProperty(q.x.QueryRowContext(ctx, `SELECT `+propertyCols+` FROM properties WHERE `+where, arg))
+	p, err := scanProperty(q.queryRowHot(ctx, `SELECT `+propertyCols+` FROM properties WHERE `+where, arg))
 	if err == sql.ErrNoRows {
 		return nil, notFound("property")
 	}
@@ -124,7 +124,7 @@ func (q *Queries) CreateToken(ctx context.Context, t *auth.Token) error {
 }
 
 func (q *Queries) TokenByHash(ctx context.Context, hash string) (*auth.Token, error) {
-	t, err := scanToken(q.x.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, hash))
+	t, err := scanToken(q.queryRowHot(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, hash))
 	if err == sql.ErrNoRows {
 		return nil, notFound("token")
 	}

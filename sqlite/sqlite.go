@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,10 @@ type DB struct {
 	// dataVersion is wconn's last reading of PRAGMA data_version, which
 	// changes when another connection commits. Guarded by wmu.
 	dataVersion int64
+	// rstmts caches prepared statements of the read pool (database/sql
+	// prepares each on every connection it runs on, once).
+	rmu    sync.Mutex
+	rstmts map[string]*sql.Stmt
 	// stmts caches prepared statements on wconn. Parsing a 100-row INSERT
 	// costs about as much as running it, and ingest repeats the same few
 	// statements all day. Guarded by wmu.
@@ -69,6 +74,11 @@ type Options struct {
 	// MaxWAL is the WAL size in bytes past which the writer resets the WAL
 	// after a commit (default 64 MB).
 	MaxWAL int64
+	// MmapSize is how much of the database file SQLite reads through
+	// memory mapping instead of read calls (default 1 GiB). Timeline reads
+	// jump between pages; with mmap each jump is a memory access, not a
+	// system call and a copy.
+	MmapSize int64
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -82,10 +92,13 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if opt.MaxWAL <= 0 {
 		opt.MaxWAL = 64 << 20
 	}
+	if opt.MmapSize <= 0 {
+		opt.MmapSize = 1 << 30
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data folder: %w", err)
 	}
-	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)"}
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range append(pragmas, extra...) {
@@ -126,7 +139,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL}, nil
 }
 
 // Close closes the database.
@@ -137,6 +150,12 @@ func (db *DB) Close() error {
 		st.Close()
 	}
 	db.stmts = map[string]*sql.Stmt{}
+	db.rmu.Lock()
+	for _, st := range db.rstmts {
+		st.Close()
+	}
+	db.rstmts = map[string]*sql.Stmt{}
+	db.rmu.Unlock()
 	return errors.Join(db.wconn.Close(), db.r.Close(), db.w.Close())
 }
 
@@ -240,8 +259,31 @@ type execer interface {
 // Queries implements every part's Store over a connection or a transaction.
 type Queries struct {
 	x execer
-	// db is set inside InTx, where hot statements run prepared.
-	db *DB
+	// db is set inside InTx, where hot statements run prepared on the
+	// writer; rdb on the read pool, where they run prepared on readers.
+	db  *DB
+	rdb *DB
+}
+
+// readPrepared returns the read pool's prepared statement for query.
+func (db *DB) readPrepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	db.rmu.Lock()
+	defer db.rmu.Unlock()
+	if st, ok := db.rstmts[query]; ok {
+		return st, nil
+	}
+	if len(db.rstmts) >= 256 {
+		for q, st := range db.rstmts {
+			st.Close()
+			delete(db.rstmts, q)
+		}
+	}
+	st, err := db.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	db.rstmts[query] = st
+	return st, nil
 }
 
 // ChangedElsewhere reports whether another connection (another process,
@@ -273,8 +315,29 @@ func (q *Queries) execHot(ctx context.Context, query string, args ...any) (sql.R
 	return st.ExecContext(ctx, args...)
 }
 
+// queryRowHot is queryHot for one row.
+func (q *Queries) queryRowHot(ctx context.Context, query string, args ...any) *sql.Row {
+	if q.rdb != nil {
+		if st, err := q.rdb.readPrepared(ctx, query); err == nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	} else if q.db != nil {
+		if st, err := q.db.prepared(ctx, query); err == nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
+	return q.x.QueryRowContext(ctx, query, args...)
+}
+
 // queryHot is execHot for queries.
 func (q *Queries) queryHot(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.rdb != nil {
+		st, err := q.rdb.readPrepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
 	if q.db == nil {
 		return q.x.QueryContext(ctx, query, args...)
 	}
@@ -286,7 +349,7 @@ func (q *Queries) queryHot(ctx context.Context, query string, args ...any) (*sql
 }
 
 // Reader returns Queries on the read pool. Writes through it fail.
-func (db *DB) Reader() *Queries { return &Queries{x: db.r} }
+func (db *DB) Reader() *Queries { return &Queries{x: db.r, rdb: db} }
 
 // Writer returns Queries that write outside an explicit transaction (each
 // statement commits on its own).
