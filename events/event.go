@@ -122,6 +122,10 @@ type Store interface {
 	// InsertEvents stores events and sets their Seq.
 	InsertEvents(ctx context.Context, evs []*Event) error
 	InsertRejections(ctx context.Context, rs []*Rejection) error
+	// DeleteRejectionsMentioning removes rejected payloads that contain
+	// any of values (case-insensitively for ASCII), so that deleting a
+	// person also erases what the rejected-events log kept of them.
+	DeleteRejectionsMentioning(ctx context.Context, values []string) (int64, error)
 	Timeline(ctx context.Context, q TimelineQuery) ([]*Event, error)
 	Rejections(ctx context.Context, q RejectionQuery) ([]*Rejection, error)
 	// EventsAfter returns up to limit events with Seq > seq, in Seq order.

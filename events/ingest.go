@@ -569,3 +569,19 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Erase removes what the events part keeps about identifiers outside the
+// persons' own event rows: rejected payloads that mention them. It is
+// meant as identity.Service.Erase, so it runs in the delete's transaction.
+func Erase(ctx context.Context, st identity.Store, keys []identity.Key) error {
+	es, ok := st.(Store)
+	if !ok {
+		return fmt.Errorf("events: erase: the store holds no events")
+	}
+	values := make([]string, 0, len(keys))
+	for _, k := range keys {
+		values = append(values, k.Value)
+	}
+	_, err := es.DeleteRejectionsMentioning(ctx, values)
+	return err
+}

@@ -65,6 +65,7 @@ func newTestStack(t *testing.T) *testStack {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}, clock, log)
 	ids.OnChange = func([]string) { evs.ForgetIdentities() }
+	ids.Erase = events.Erase
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
 	srv := httpapi.New(httpapi.Config{

@@ -74,6 +74,7 @@ func newWorld(t *testing.T) *world {
 	}, clock, log)
 	// As cmd/onramp wires it: staff changes to people reach ingest's caches.
 	ids.OnChange = func([]string) { svc.ForgetIdentities() }
+	ids.Erase = events.Erase
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(runCtx) }()

@@ -24,6 +24,11 @@ type Service struct {
 	// OnChange, if set, is told of persons whose data changed in a way that
 	// caches must forget (merge, unmerge, delete).
 	OnChange func(personIDs []string)
+	// Erase, if set, runs inside a delete's transaction with every
+	// identifier of the persons being deleted, so that other parts erase
+	// what they keep about them (the rejected-events log) atomically with
+	// the delete.
+	Erase func(ctx context.Context, st Store, keys []Key) error
 }
 
 // NewService returns a Service reading through read and writing through inTx.
@@ -414,13 +419,32 @@ func (s *Service) Delete(ctx context.Context, id string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		return st.DeletePersons(ctx, members)
+		return s.deleteTree(ctx, st, members)
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.changed(members...)
 	return members, nil
+}
+
+// deleteTree erases the persons, and through Erase what other parts keep
+// about their identifiers.
+func (s *Service) deleteTree(ctx context.Context, st Store, members []string) error {
+	if s.Erase != nil {
+		ids, err := st.IdentifiersOf(ctx, members)
+		if err != nil {
+			return err
+		}
+		keys := make([]Key, len(ids))
+		for i, id := range ids {
+			keys[i] = id.Key
+		}
+		if err := s.Erase(ctx, st, keys); err != nil {
+			return fmt.Errorf("identity: erase: %w", err)
+		}
+	}
+	return st.DeletePersons(ctx, members)
 }
 
 // SuppressParams says whose future events to refuse.
@@ -459,7 +483,7 @@ func (s *Service) Suppress(ctx context.Context, p SuppressParams) ([]Key, error)
 			return err
 		}
 		if p.AlsoDelete {
-			return st.DeletePersons(ctx, members)
+			return s.deleteTree(ctx, st, members)
 		}
 		return nil
 	})

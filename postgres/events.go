@@ -256,6 +256,24 @@ func (q *Queries) InsertRejections(ctx context.Context, rs []*events.Rejection) 
 	return nil
 }
 
+func (q *Queries) DeleteRejectionsMentioning(ctx context.Context, values []string) (int64, error) {
+	var n int64
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		// Payloads are bytes and may be cut mid-way or malformed: match the
+		// exact bytes, or case-insensitively on the escaped text (which
+		// keeps ASCII as is).
+		tag, err := q.x.Exec(ctx, `DELETE FROM rejections WHERE position($1::bytea in payload) > 0 OR strpos(lower(encode(payload, 'escape')), lower($2)) > 0`, []byte(v), v)
+		if err != nil {
+			return n, fmt.Errorf("postgres: delete rejections: %w", err)
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}
+
 func (q *Queries) Rejections(ctx context.Context, rq events.RejectionQuery) ([]*events.Rejection, error) {
 	where := []string{"true"}
 	var args []any

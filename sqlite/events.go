@@ -163,6 +163,24 @@ func (q *Queries) InsertRejections(ctx context.Context, rs []*events.Rejection) 
 	})
 }
 
+func (q *Queries) DeleteRejectionsMentioning(ctx context.Context, values []string) (int64, error) {
+	var n int64
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		// A full scan of the log per value: deletes are rare, the log is
+		// bounded by what clients get wrong.
+		res, err := q.x.ExecContext(ctx, `DELETE FROM rejections WHERE instr(lower(CAST(payload AS TEXT)), lower(?)) > 0`, v)
+		if err != nil {
+			return n, fmt.Errorf("sqlite: delete rejections: %w", err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
+}
+
 func (q *Queries) Rejections(ctx context.Context, rq events.RejectionQuery) ([]*events.Rejection, error) {
 	where := []string{"1 = 1"}
 	var args []any

@@ -352,6 +352,29 @@ var timelineTests = []test{
 }
 
 var rejectionTests = []test{
+	{"Rejection/DeleteMentioning", func(t *testing.T, e *env) {
+		rs := []*events.Rejection{
+			{PropertyID: testProperty, ReceivedAt: at(0), Index: 0, Code: events.CodeMissingEvent, Reason: "r", Payload: []byte(`{"type":"track","traits":{"email":"Ada@Example.com"}}`)},
+			{PropertyID: testProperty, ReceivedAt: at(0), Index: 1, Code: events.CodeMissingEvent, Reason: "r", Payload: []byte("{\"userId\":\"u-42\", \"x\": \"\xff\"}")},
+			{PropertyID: testProperty, ReceivedAt: at(0), Index: 2, Code: events.CodeMissingEvent, Reason: "r", Payload: []byte(`{"userId":"someone-else"}`)},
+			{PropertyID: testProperty, ReceivedAt: at(0), Index: -1, Code: events.CodeTooLarge, Reason: "no payload"},
+		}
+		e.tx(t, func(s Store) error { return s.InsertRejections(e.ctx, rs) })
+		var n int64
+		e.tx(t, func(s Store) error {
+			var err error
+			n, err = s.DeleteRejectionsMentioning(e.ctx, []string{"ada@example.com", "u-42", ""})
+			return err
+		})
+		if n != 2 {
+			t.Fatalf("deleted %d rejections, want 2 (case-insensitive email, raw bytes with invalid UTF-8)", n)
+		}
+		got, err := e.Reader().Rejections(e.ctx, events.RejectionQuery{PropertyID: testProperty, Limit: 10})
+		must(t, err)
+		if len(got) != 2 || got[0].Index != -1 || got[1].Index != 2 {
+			t.Fatalf("left %+v, want the payload-less one and someone-else's", got)
+		}
+	}},
 	{"Rejection/RoundTrip", func(t *testing.T, e *env) {
 		rs := []*events.Rejection{
 			{PropertyID: testProperty, ReceivedAt: time.Date(2026, 5, 6, 7, 8, 9, 987654321, time.Local), Index: 3, MessageID: "m-3", Type: "track",
