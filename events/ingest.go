@@ -264,6 +264,8 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 			for _, r := range results[i].Rejected {
 				m.Rejected(r.PropertyID, r.Code, 1)
 			}
+			// Staff see suppressed refusals in the metrics; senders do not.
+			m.Rejected(pid, CodeSuppressed, results[i].Suppressed)
 		}
 		pd.done <- result{res: results[i]}
 	}

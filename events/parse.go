@@ -43,6 +43,9 @@ const (
 	CodeBadField        = "invalid_field"
 	CodeBadTimestamp    = "invalid_timestamp"
 	CodeSuppressed      = "suppressed"
+	// CodeOriginNotAllowed refuses a whole browser request from an origin
+	// the property does not list.
+	CodeOriginNotAllowed = "origin_not_allowed"
 )
 
 // Batch is a decoded request body: the messages and the envelope fields.
@@ -217,11 +220,15 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 	if len(raw) == 0 || raw[0] != '{' {
 		return reject(CodeNotObject, "Each message must be a JSON object.")
 	}
-	if code, msg := CheckJSON(raw, MaxDepth); code != "" {
-		return reject(code, "%s", msg)
+	if !utf8.Valid(raw) {
+		// DecodeBody checks whole bodies; Parse is also called on its own.
+		return reject(CodeInvalidJSON, "The message is not valid UTF-8.")
 	}
 	var w wireMessage
 	if err := gojson.Unmarshal(raw, &w); err != nil {
+		if code, msg := CheckJSON(raw, MaxDepth); code != "" {
+			return reject(code, "%s", msg)
+		}
 		return reject(CodeInvalidJSON, "The message could not be decoded: %s", jsonErrorText(err))
 	}
 	if id, ok := stringField(w.MessageID, 200); ok {
@@ -230,6 +237,10 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 	typ := w.Type
 	if len(typ) <= 20 {
 		rejType = typ
+	}
+	// Checked after decoding so the rejection can name the message.
+	if code, msg := CheckJSON(raw, MaxDepth); code != "" {
+		return reject(code, "%s", msg)
 	}
 	if forcedType != "" {
 		// The single-call endpoints name the type in the path; a body that
@@ -460,7 +471,12 @@ func timeField(raw json.RawMessage) (time.Time, error) {
 		}
 		return time.Time{}, nil
 	}
-	return ParseTime(s)
+	t, err := ParseTime(s)
+	if err == nil && t.IsZero() {
+		// Year 1 is how some clients spell "no time"; it is not a time.
+		return t, fmt.Errorf("events: zero time")
+	}
+	return t, err
 }
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }

@@ -80,7 +80,17 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.Is(err, io.EOF) {
 			return onramp.Errorf(onramp.EINVALID, "The body is empty; send a JSON object.")
 		}
-		return onramp.Errorf(onramp.EINVALID, "The body is not valid JSON for this endpoint: %s", strings.TrimPrefix(err.Error(), "json: "))
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return onramp.Errorf(onramp.EINVALID, "Field %q has the wrong type (a %s was sent).", te.Field, te.Value)
+		case errors.As(err, &se):
+			return onramp.Errorf(onramp.EINVALID, "The body is not valid JSON (at byte %d).", se.Offset)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return onramp.Errorf(onramp.EINVALID, "The body has a field this endpoint does not take: %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return onramp.Errorf(onramp.EINVALID, "The body is not valid JSON for this endpoint.")
 	}
 	if dec.More() {
 		return onramp.Errorf(onramp.EINVALID, "The body must hold one JSON value.")

@@ -189,15 +189,21 @@ func (s *Server) refuseRequest(w http.ResponseWriter, r *http.Request, prop *pro
 		if errors.Is(err, errBodyTooLarge) {
 			reason = "The request body is larger than the limit of 500 KB (after decompression)."
 		}
-		rej := &events.Rejection{PropertyID: prop.ID, ReceivedAt: s.Clock.Now(), Index: -1, Code: code, Reason: reason}
-		if len(body) > 0 {
-			rej.Payload = bytes.ToValidUTF8(body[:min(len(body), events.MaxRejectedPayload)], []byte("\uFFFD"))
-		}
-		if rerr := s.Events.RecordRejection(r.Context(), rej); rerr != nil {
-			s.log.Warn("record rejection", "err", rerr)
-		}
+		s.logRefusal(r, prop, code, reason, body)
 	}
 	s.writeError(w, r, err)
+}
+
+// logRefusal writes a request refused as a whole into the rejected-events
+// log (index -1), so the property's debugger shows it.
+func (s *Server) logRefusal(r *http.Request, prop *property.Property, code, reason string, body []byte) {
+	rej := &events.Rejection{PropertyID: prop.ID, ReceivedAt: s.Clock.Now(), Index: -1, Code: code, Reason: reason}
+	if len(body) > 0 {
+		rej.Payload = bytes.ToValidUTF8(body[:min(len(body), events.MaxRejectedPayload)], []byte("\uFFFD"))
+	}
+	if err := s.Events.RecordRejection(r.Context(), rej); err != nil {
+		s.log.Warn("record rejection", "err", err)
+	}
 }
 
 // allowOrigin applies the property's CORS origins to a browser request. A
@@ -210,7 +216,9 @@ func (s *Server) allowOrigin(w http.ResponseWriter, r *http.Request, p *property
 		return true
 	}
 	if len(p.Origins) > 0 && !p.AllowsOrigin(origin) {
-		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Origin %s may not send events for this property; add it to the property's origins.", origin))
+		err := onramp.Errorf(onramp.EFORBIDDEN, "Origin %s may not send events for this property; add it to the property's origins.", origin)
+		s.logRefusal(r, p, events.CodeOriginNotAllowed, err.Message, nil)
+		s.writeError(w, r, err)
 		return false
 	}
 	return true
@@ -237,6 +245,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 // stock library runs against Onramp without Segment's CDN.
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("writeKey")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	p, err := s.Properties.ByWriteKey(r.Context(), key)
 	if err != nil {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Unknown write key."))
@@ -246,12 +255,16 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil || (s.TrustProxy && r.Header.Get("X-Forwarded-Proto") == "https") {
 		scheme = "https"
 	}
-	if u, err := url.Parse(s.PublicURL); err == nil && u.Host != "" {
-		// A forged Host header must not end up in a cacheable answer.
+	cache := "public, max-age=60"
+	if u, err := url.Parse(s.PublicURL); err == nil && s.PublicURL != "" && u.Host != "" {
 		scheme, host = u.Scheme, u.Host
+	} else {
+		// Built from this request's Host: a shared cache must not hand it
+		// to others (a forged Host would otherwise poison it).
+		cache = "private, max-age=60"
+		w.Header().Add("Vary", "Host")
 	}
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Cache-Control", cache)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"integrations": map[string]any{
 			"Segment.io": map[string]any{

@@ -49,9 +49,11 @@ type Config struct {
 	// TrustProxy makes X-Forwarded-For and X-Forwarded-Proto count; only
 	// set it behind a proxy that overwrites them.
 	TrustProxy bool
-	// PublicURL is where browsers reach Onramp (http://host:port). Pages
-	// that point analytics.js at Onramp are told this, never what a
-	// request's Host header claims.
+	// PublicURL, when the operator configured it, is where browsers reach
+	// Onramp (https://host[:port]); the settings endpoint then tells
+	// analytics.js this rather than what a request's Host header claims.
+	// Empty: the request's Host (and X-Forwarded-Proto behind a trusted
+	// proxy) are used, and the answer is not cacheable by shared caches.
 	PublicURL string
 }
 
@@ -123,6 +125,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/tokens", s.withToken(auth.ManageTokens, s.listTokens))
 	m.HandleFunc("POST /api/tokens", s.withToken(auth.ManageTokens, s.createToken))
 	m.HandleFunc("DELETE /api/tokens/{id}", s.withToken(auth.ManageTokens, s.revokeToken))
+	m.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s; the API is described at /api/openapi.json.", r.Method, r.URL.Path))
+	})
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s.", r.Method, r.URL.Path))
 	})

@@ -302,6 +302,11 @@ func validName(name string) error {
 	if name == "" || len(name) > 100 {
 		return onramp.Errorf(onramp.EINVALID, "name must be 1 to 100 characters")
 	}
+	if strings.HasPrefix(name, "prp_") {
+		// Commands find a property by id or name; a name shaped like an id
+		// could make them pick the wrong one.
+		return onramp.Errorf(onramp.EINVALID, "name must not start with prp_ (that is how property ids look)")
+	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
 			return onramp.Errorf(onramp.EINVALID, "name must not contain control characters")

@@ -82,7 +82,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	clock := onramp.SystemClock{}
 	a := &app{cfg: cfg, log: log, eng: eng, clock: clock, bus: bus}
 	a.identity = identity.NewService(eng.read, func(ctx context.Context, fn func(identity.Store) error) error {
-		return eng.inTx(ctx, func(s store) error { return fn(s) })
+		return eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
 	}, clock, log)
 	a.events = events.NewService(events.Config{
 		Read: eng.read,
@@ -100,3 +100,23 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 }
 
 func (a *app) Close() error { return a.eng.close() }
+
+// inTxRetrying runs fn in a transaction and runs it again, a few times,
+// when the engine says the failure was a race with another transaction
+// (on Postgres: a serialization failure or a deadlock between two staff
+// actions on the same people). The rules then see the winner's result:
+// an undo racing another undo gets "already undone", not an error.
+func (e *engine) inTxRetrying(ctx context.Context, fn func(store) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = e.inTx(ctx, fn); err == nil || !e.isRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}

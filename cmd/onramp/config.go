@@ -25,6 +25,10 @@ type Config struct {
 	TrustProxy  bool   `json:"trust_proxy"`
 	// SQLiteSync is SQLite's synchronous pragma: FULL (default) or NORMAL.
 	SQLiteSync string `json:"sqlite_synchronous"`
+	// configuredPublicURL is PublicURL as the operator set it ("" when it
+	// was derived from the address): only a configured one may override
+	// what requests say about where Onramp is reached.
+	configuredPublicURL string
 }
 
 func defaultConfig() Config {
@@ -107,6 +111,7 @@ func (c *Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr %q must be host:port: %w", c.Addr, err)
 	}
+	c.configuredPublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.PublicURL == "" {
 		host := c.Addr
 		if h, p, _ := net.SplitHostPort(c.Addr); h == "" || h == "0.0.0.0" || h == "::" {

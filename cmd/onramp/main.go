@@ -64,11 +64,13 @@ func main() {
 
 func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(errOut, cmds)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		// Asked for: it is the output, so it goes to stdout (and a pager).
+		usage(out, cmds)
 		return 0
 	}
 	name := args[0]

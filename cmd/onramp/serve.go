@@ -55,7 +55,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 
 	srv := httpapi.New(httpapi.Config{
 		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens,
-		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.PublicURL,
+		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
 		Ready: a.eng.ping,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
