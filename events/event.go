@@ -126,6 +126,9 @@ type Store interface {
 	// any of values (case-insensitively for ASCII), so that deleting a
 	// person also erases what the rejected-events log kept of them.
 	DeleteRejectionsMentioning(ctx context.Context, values []string) (int64, error)
+	// PruneRejections keeps the newest keep rejections of each property
+	// and deletes the rest.
+	PruneRejections(ctx context.Context, keep int) (int64, error)
 	Timeline(ctx context.Context, q TimelineQuery) ([]*Event, error)
 	Rejections(ctx context.Context, q RejectionQuery) ([]*Rejection, error)
 	// EventsAfter returns up to limit events with Seq > seq, in Seq order.

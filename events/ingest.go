@@ -38,6 +38,10 @@ type Config struct {
 	// IdentifierCacheSize bounds the identifier → person cache (default
 	// 200,000, about 25 MB when full).
 	IdentifierCacheSize int
+	// KeepRejections is how many rejected-events log entries each property
+	// keeps (default 10,000). The write key is public, so without a bound
+	// anyone could fill the disk with refused junk.
+	KeepRejections int
 }
 
 // Service ingests and queries events. Every ingest request waits until its
@@ -47,6 +51,10 @@ type Service struct {
 	resolver identity.Resolver
 	work     chan *pending
 	wake     chan struct{}
+
+	// rejectedSincePrune counts log entries written since the last prune;
+	// only the committer goroutine touches it.
+	rejectedSincePrune int
 
 	mu      sync.Mutex
 	closed  bool
@@ -84,6 +92,9 @@ type Result struct {
 func NewService(cfg Config) *Service {
 	if cfg.MaxGroupEvents <= 0 {
 		cfg.MaxGroupEvents = 5000
+	}
+	if cfg.KeepRejections <= 0 {
+		cfg.KeepRejections = 10_000
 	}
 	if cfg.IdentifierCacheSize <= 0 {
 		cfg.IdentifierCacheSize = 200_000
@@ -247,6 +258,10 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	if s.OnCommit != nil && len(committed) > 0 {
 		s.OnCommit(committed)
 	}
+	for _, r := range results {
+		s.rejectedSincePrune += len(r.Rejected) + r.Suppressed
+	}
+	defer s.maybePrune(ctx)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -381,6 +396,22 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 		return nil
 	})
 	return results, committed, err
+}
+
+// maybePrune trims the rejected-events log once enough was written since
+// the last trim: the cost is one DELETE per KeepRejections/10 rejections.
+func (s *Service) maybePrune(ctx context.Context) {
+	if s.rejectedSincePrune < max(s.cfg.KeepRejections/10, 1) {
+		return
+	}
+	s.rejectedSincePrune = 0
+	err := s.cfg.InTx(ctx, func(st Store) error {
+		_, err := st.PruneRejections(ctx, s.cfg.KeepRejections)
+		return err
+	})
+	if err != nil {
+		s.cfg.Log.Warn("prune rejected-events log", "err", err)
+	}
 }
 
 // suppressionKeys are the identifiers whose suppression refuses p: its

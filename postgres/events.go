@@ -274,6 +274,15 @@ func (q *Queries) DeleteRejectionsMentioning(ctx context.Context, values []strin
 	return n, nil
 }
 
+func (q *Queries) PruneRejections(ctx context.Context, keep int) (int64, error) {
+	tag, err := q.x.Exec(ctx, `DELETE FROM rejections WHERE id < COALESCE((
+		SELECT r2.id FROM rejections r2 WHERE r2.property_id = rejections.property_id ORDER BY r2.id DESC LIMIT 1 OFFSET $1), 0)`, keep-1)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune rejections: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 func (q *Queries) Rejections(ctx context.Context, rq events.RejectionQuery) ([]*events.Rejection, error) {
 	where := []string{"true"}
 	var args []any

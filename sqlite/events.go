@@ -181,6 +181,16 @@ func (q *Queries) DeleteRejectionsMentioning(ctx context.Context, values []strin
 	return n, nil
 }
 
+func (q *Queries) PruneRejections(ctx context.Context, keep int) (int64, error) {
+	res, err := q.x.ExecContext(ctx, `DELETE FROM rejections WHERE id < COALESCE((
+		SELECT r2.id FROM rejections r2 WHERE r2.property_id = rejections.property_id ORDER BY r2.id DESC LIMIT 1 OFFSET ?), 0)`, keep-1)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune rejections: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 func (q *Queries) Rejections(ctx context.Context, rq events.RejectionQuery) ([]*events.Rejection, error) {
 	where := []string{"1 = 1"}
 	var args []any

@@ -352,6 +352,35 @@ var timelineTests = []test{
 }
 
 var rejectionTests = []test{
+	{"Rejection/Prune", func(t *testing.T, e *env) {
+		var rs []*events.Rejection
+		for i := 0; i < 7; i++ {
+			rs = append(rs, &events.Rejection{PropertyID: testProperty, ReceivedAt: at(0), Index: i, Code: events.CodeMissingEvent, Reason: "r"})
+			rs = append(rs, &events.Rejection{PropertyID: testProperty + "-other", ReceivedAt: at(0), Index: i, Code: events.CodeMissingEvent, Reason: "r"})
+		}
+		rs = append(rs, &events.Rejection{PropertyID: testProperty + "-few", ReceivedAt: at(0), Index: 0, Code: events.CodeMissingEvent, Reason: "r"})
+		e.tx(t, func(s Store) error { return s.InsertRejections(e.ctx, rs) })
+		var n int64
+		e.tx(t, func(s Store) error {
+			var err error
+			n, err = s.PruneRejections(e.ctx, 3)
+			return err
+		})
+		if n != 8 {
+			t.Fatalf("pruned %d, want 8 (4 of each full property, none of the small one)", n)
+		}
+		for prop, want := range map[string][]int{testProperty: {6, 5, 4}, testProperty + "-other": {6, 5, 4}, testProperty + "-few": {0}} {
+			got, err := e.Reader().Rejections(e.ctx, events.RejectionQuery{PropertyID: prop, Limit: 10})
+			must(t, err)
+			var idx []int
+			for _, r := range got {
+				idx = append(idx, r.Index)
+			}
+			if fmt.Sprint(idx) != fmt.Sprint(want) {
+				t.Errorf("%s keeps %v, want the newest %v", prop, idx, want)
+			}
+		}
+	}},
 	{"Rejection/DeleteMentioning", func(t *testing.T, e *env) {
 		rs := []*events.Rejection{
 			{PropertyID: testProperty, ReceivedAt: at(0), Index: 0, Code: events.CodeMissingEvent, Reason: "r", Payload: []byte(`{"type":"track","traits":{"email":"Ada@Example.com"}}`)},
