@@ -39,7 +39,7 @@ type Config struct {
 	// 200,000, about 25 MB when full).
 	IdentifierCacheSize int
 	// KeepRejections is how many rejected-events log entries each property
-	// keeps (default 10,000). The write key is public, so without a bound
+	// keeps (default 10,000; up to a tenth more between prunes). The write key is public, so without a bound
 	// anyone could fill the disk with refused junk.
 	KeepRejections int
 }
