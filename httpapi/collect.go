@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/events"
@@ -291,20 +290,15 @@ func (s *Server) clientMetrics(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// gzippedSDK compresses the SDK once.
+// gzippedSDK compresses the SDK once per server.
 func (s *Server) gzippedSDK(b []byte) []byte {
-	sdkOnce.Do(func() {
+	s.sdkOnce.Do(func() {
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 		_, _ = zw.Write(b)
 		if zw.Close() == nil {
-			sdkGz = buf.Bytes()
+			s.sdkGz = buf.Bytes()
 		}
 	})
-	return sdkGz
+	return s.sdkGz
 }
-
-var (
-	sdkOnce sync.Once
-	sdkGz   []byte
-)

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ type Server struct {
 	mux      *http.ServeMux
 	metrics  *Metrics
 	draining atomic.Bool
+	// sdkGz is the SDK compressed once, on first request.
+	sdkOnce sync.Once
+	sdkGz   []byte
 }
 
 // New returns a Server with every route registered.
