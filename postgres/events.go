@@ -187,8 +187,13 @@ func (q *Queries) queryEvents(ctx context.Context, what, query string, args ...a
 	return out, nil
 }
 
+// Timeline reads each person's newest events through the (person_id, ts,
+// seq) index and merges them: one LIMITed subquery per person, because
+// "person_id = ANY(…) ORDER BY ts" reads and sorts every event of those
+// persons.
 func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
-	if len(tq.PersonIDs) == 0 {
+	persons := dedupe(tq.PersonIDs)
+	if len(persons) == 0 {
 		return nil, nil
 	}
 	var args []any
@@ -196,27 +201,36 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	where := []string{`person_id = ANY(` + arg(dedupe(tq.PersonIDs)) + `)`}
+	var filter []string
 	if len(tq.Types) > 0 {
-		where = append(where, `type = ANY(`+arg(tq.Types)+`)`)
+		filter = append(filter, `type = ANY(`+arg(tq.Types)+`)`)
 	}
 	if len(tq.Names) > 0 {
-		where = append(where, `name = ANY(`+arg(tq.Names)+`)`)
+		filter = append(filter, `name = ANY(`+arg(tq.Names)+`)`)
 	}
 	if tq.PropertyID != "" {
-		where = append(where, `property_id = `+arg(tq.PropertyID))
+		filter = append(filter, `property_id = `+arg(tq.PropertyID))
 	}
 	if !tq.From.IsZero() {
-		where = append(where, `ts >= `+arg(ts(tq.From)))
+		filter = append(filter, `ts >= `+arg(ts(tq.From)))
 	}
 	if !tq.To.IsZero() {
-		where = append(where, `ts < `+arg(ts(tq.To)))
+		filter = append(filter, `ts < `+arg(ts(tq.To)))
 	}
 	if tq.Before != nil {
-		where = append(where, `(ts, seq) < (`+arg(ts(tq.Before.Timestamp))+`, `+arg(tq.Before.Seq)+`)`)
+		filter = append(filter, `(ts, seq) < (`+arg(ts(tq.Before.Timestamp))+`, `+arg(tq.Before.Seq)+`)`)
 	}
-	return q.queryEvents(ctx, "timeline", `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY ts DESC, seq DESC LIMIT `+arg(limit(tq.Limit)), args...)
+	lim := arg(limit(tq.Limit))
+	parts := make([]string, len(persons))
+	for i, p := range persons {
+		parts[i] = `(SELECT ` + eventCols + ` FROM events WHERE ` + strings.Join(append([]string{`person_id = ` + arg(p)}, filter...), " AND ") +
+			` ORDER BY ts DESC, seq DESC LIMIT ` + lim + `)`
+	}
+	query := parts[0]
+	if len(parts) > 1 {
+		query = strings.Join(parts, " UNION ALL ") + ` ORDER BY ts DESC, seq DESC LIMIT ` + lim
+	}
+	return q.queryEvents(ctx, "timeline", query, args...)
 }
 
 func (q *Queries) EventsAfter(ctx context.Context, seq int64, n int) ([]*events.Event, error) {

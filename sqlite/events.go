@@ -96,43 +96,73 @@ func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
 	return out, rows.Err()
 }
 
+// Timeline reads each person's newest events through the (person_id, ts,
+// seq) index and merges them. One subquery per person, each with its own
+// LIMIT, because "person_id IN (…) ORDER BY ts" makes SQLite read every
+// event of those persons and sort them: fine for a visitor with twenty
+// events, not for a customer with a hundred thousand.
 func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
-	if len(tq.PersonIDs) == 0 {
+	persons := dedupeStrings(tq.PersonIDs)
+	if len(persons) == 0 {
 		return nil, nil
 	}
-	np := padded(len(tq.PersonIDs))
-	where := []string{`person_id IN (` + placeholders(np) + `)`}
-	args := padArgs(anys(tq.PersonIDs), 1, np)
+	var filter []string
+	var fargs []any
 	if len(tq.Types) > 0 {
-		where = append(where, `type IN (`+placeholders(len(tq.Types))+`)`)
-		args = append(args, anys(tq.Types)...)
+		filter = append(filter, `type IN (`+placeholders(len(tq.Types))+`)`)
+		fargs = append(fargs, anys(tq.Types)...)
 	}
 	if len(tq.Names) > 0 {
-		where = append(where, `name IN (`+placeholders(len(tq.Names))+`)`)
-		args = append(args, anys(tq.Names)...)
+		filter = append(filter, `name IN (`+placeholders(len(tq.Names))+`)`)
+		fargs = append(fargs, anys(tq.Names)...)
 	}
 	if tq.PropertyID != "" {
-		where = append(where, `property_id = ?`)
-		args = append(args, tq.PropertyID)
+		filter = append(filter, `property_id = ?`)
+		fargs = append(fargs, tq.PropertyID)
 	}
 	if !tq.From.IsZero() {
-		where = append(where, `ts >= ?`)
-		args = append(args, micros(tq.From))
+		filter = append(filter, `ts >= ?`)
+		fargs = append(fargs, micros(tq.From))
 	}
 	if !tq.To.IsZero() {
-		where = append(where, `ts < ?`)
-		args = append(args, micros(tq.To))
+		filter = append(filter, `ts < ?`)
+		fargs = append(fargs, micros(tq.To))
 	}
 	if tq.Before != nil {
-		where = append(where, `(ts, seq) < (?, ?)`)
-		args = append(args, micros(tq.Before.Timestamp), tq.Before.Seq)
+		filter = append(filter, `(ts, seq) < (?, ?)`)
+		fargs = append(fargs, micros(tq.Before.Timestamp), tq.Before.Seq)
 	}
-	args = append(args, tq.Limit)
-	rows, err := q.queryHot(ctx, `SELECT `+eventCols+` FROM events WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
+	one := `SELECT ` + eventCols + ` FROM events WHERE ` + strings.Join(append([]string{"person_id = ?"}, filter...), " AND ") + ` ORDER BY ts DESC, seq DESC LIMIT ?`
+	var query string
+	var args []any
+	if len(persons) == 1 {
+		query, args = one, append(append([]any{persons[0]}, fargs...), tq.Limit)
+	} else {
+		parts := make([]string, len(persons))
+		for i, p := range persons {
+			parts[i] = `SELECT * FROM (` + one + `)`
+			args = append(append(append(args, p), fargs...), tq.Limit)
+		}
+		query = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+		args = append(args, tq.Limit)
+	}
+	rows, err := q.queryHot(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: timeline: %w", err)
 	}
 	return scanEvents(rows)
+}
+
+func dedupeStrings(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (q *Queries) EventsAfter(ctx context.Context, seq int64, limit int) ([]*events.Event, error) {
