@@ -22,7 +22,8 @@ type Service struct {
 	clock onramp.Clock
 	log   *slog.Logger
 	// OnChange, if set, is told of persons whose data changed in a way that
-	// caches must forget (merge, unmerge, delete).
+	// caches must forget (merge, unmerge, delete, suppress). It is called
+	// inside the change's transaction and must not touch the database.
 	OnChange func(personIDs []string)
 	// Erase, if set, runs inside a delete's transaction with every
 	// identifier of the persons being deleted, so that other parts erase
@@ -229,12 +230,15 @@ func (s *Service) Merge(ctx context.Context, p MergeParams) (*Merge, error) {
 		if err := st.UpdatePersons(ctx, []*Person{from, into}); err != nil {
 			return err
 		}
-		return st.InsertMerge(ctx, m)
+		if err := st.InsertMerge(ctx, m); err != nil {
+			return err
+		}
+		s.changed(m.FromID, m.IntoID)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.changed(m.FromID, m.IntoID)
 	return m, nil
 }
 
@@ -358,12 +362,15 @@ func (s *Service) Unmerge(ctx context.Context, mergeID, actor string) (*Merge, e
 			return err
 		}
 		m.UndoneAt, m.UndoneBy = &now, actor
-		return st.UpdateMerge(ctx, m)
+		if err := st.UpdateMerge(ctx, m); err != nil {
+			return err
+		}
+		s.changed(m.FromID, m.IntoID)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.changed(m.FromID, m.IntoID)
 	return m, nil
 }
 
@@ -419,12 +426,15 @@ func (s *Service) Delete(ctx context.Context, id string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		return s.deleteTree(ctx, st, members)
+		if err := s.deleteTree(ctx, st, members); err != nil {
+			return err
+		}
+		s.changed(members...)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.changed(members...)
 	return members, nil
 }
 
@@ -483,14 +493,16 @@ func (s *Service) Suppress(ctx context.Context, p SuppressParams) ([]Key, error)
 			return err
 		}
 		if p.AlsoDelete {
-			return s.deleteTree(ctx, st, members)
+			if err := s.deleteTree(ctx, st, members); err != nil {
+				return err
+			}
 		}
+		s.changed(members...)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.changed(members...)
 	return keys, nil
 }
 
@@ -506,6 +518,10 @@ func (s *Service) Unsuppress(ctx context.Context, keys []Key) error {
 	return s.inTx(ctx, func(st Store) error { return st.RemoveSuppressions(ctx, keys) })
 }
 
+// changed tells OnChange, from inside the transaction: on SQLite ingest
+// cannot start its own transaction until this one ends, so it cannot read
+// a cache entry made stale by this change in between. (A rollback after
+// this only costs the caches a refill.)
 func (s *Service) changed(ids ...string) {
 	if s.OnChange != nil {
 		s.OnChange(ids)
