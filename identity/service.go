@@ -65,18 +65,27 @@ func (s *Service) Person(ctx context.Context, id string) (*Profile, error) {
 // callers with a secret key or staff may reach this: an identifier alone
 // proves nothing about who is asking.
 func (s *Service) Lookup(ctx context.Context, k Key) (*Profile, error) {
+	owner, err := s.ownerOf(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return s.Person(ctx, owner)
+}
+
+// ownerOf returns the person an identifier (normalised here) belongs to.
+func (s *Service) ownerOf(ctx context.Context, k Key) (string, error) {
 	v, ok := Normalize(k.Type, k.Value)
 	if !ok || !ValidType(k.Type) {
-		return nil, errPersonNotFound
+		return "", errPersonNotFound
 	}
 	ids, err := s.read.FindIdentifiers(ctx, []Key{{k.Type, v}})
 	if err != nil {
-		return nil, fmt.Errorf("identity: lookup: %w", err)
+		return "", fmt.Errorf("identity: lookup: %w", err)
 	}
 	if len(ids) == 0 {
-		return nil, errPersonNotFound
+		return "", errPersonNotFound
 	}
-	return s.Person(ctx, ids[0].PersonID)
+	return ids[0].PersonID, nil
 }
 
 // Timeline names whose events make up one profile's timeline.
@@ -105,18 +114,11 @@ func (s *Service) TimelineOf(ctx context.Context, id string) (*Timeline, error) 
 // TimelineOfKey is TimelineOf for the owner of an identifier. Like Lookup
 // it is for callers that proved who they are (secret key, staff).
 func (s *Service) TimelineOfKey(ctx context.Context, k Key) (*Timeline, error) {
-	v, ok := Normalize(k.Type, k.Value)
-	if !ok || !ValidType(k.Type) {
-		return nil, errPersonNotFound
-	}
-	ids, err := s.read.FindIdentifiers(ctx, []Key{{k.Type, v}})
+	owner, err := s.ownerOf(ctx, k)
 	if err != nil {
-		return nil, fmt.Errorf("identity: timeline: %w", err)
+		return nil, err
 	}
-	if len(ids) == 0 {
-		return nil, errPersonNotFound
-	}
-	return s.TimelineOf(ctx, ids[0].PersonID)
+	return s.TimelineOf(ctx, owner)
 }
 
 func (s *Service) profile(ctx context.Context, st Store, rootID string) (*Profile, error) {

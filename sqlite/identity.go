@@ -55,17 +55,9 @@ func (q *Queries) FindIdentifiers(ctx context.Context, keys []identity.Key) ([]*
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id identity.Identifier
-			var at int64
-			if err := rows.Scan(&id.Type, &id.Value, &id.PersonID, &id.Verified, &at); err != nil {
-				return err
-			}
-			id.FirstSeenAt = fromMicros(at)
-			out = append(out, &id)
-		}
-		return rows.Err()
+		found, err := scanIdentifiers(rows)
+		out = append(out, found...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find identifiers: %w", err)
@@ -141,22 +133,29 @@ func (q *Queries) IdentifiersOf(ctx context.Context, personIDs []string) ([]*ide
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id identity.Identifier
-			var at int64
-			if err := rows.Scan(&id.Type, &id.Value, &id.PersonID, &id.Verified, &at); err != nil {
-				return err
-			}
-			id.FirstSeenAt = fromMicros(at)
-			out = append(out, &id)
-		}
-		return rows.Err()
+		found, err := scanIdentifiers(rows)
+		out = append(out, found...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: identifiers of: %w", err)
 	}
 	return out, nil
+}
+
+func scanIdentifiers(rows *sql.Rows) ([]*identity.Identifier, error) {
+	defer rows.Close()
+	var out []*identity.Identifier
+	for rows.Next() {
+		var id identity.Identifier
+		var at int64
+		if err := rows.Scan(&id.Type, &id.Value, &id.PersonID, &id.Verified, &at); err != nil {
+			return out, err
+		}
+		id.FirstSeenAt = fromMicros(at)
+		out = append(out, &id)
+	}
+	return out, rows.Err()
 }
 
 func (q *Queries) PersonsWithRoot(ctx context.Context, rootID string) ([]string, error) {
