@@ -176,7 +176,7 @@ func TestCollectBadInput(t *testing.T) {
 		}},
 		{name: "allowed origin in other case", path: "/v1/batch", body: okBatch("or4"), headers: []string{"Authorization", basic(restricted.WriteKey), "Origin", "https://Community.Example.com"}, status: 200, accepted: 1},
 		{name: "server-side call without Origin to a restricted property", path: "/v1/batch", body: okBatch("or5"), headers: []string{"Authorization", basic(restricted.WriteKey)}, status: 200, accepted: 1},
-		{name: "GET on a collection path", method: http.MethodGet, path: "/v1/track", headers: auth, status: 404},
+		{name: "GET on a collection path", method: http.MethodGet, path: "/v1/track", headers: auth, status: 405},
 		{name: "unknown collection path", path: "/v1/purchase", body: okBatch("unk"), headers: auth, status: 404},
 	}
 	for _, tc := range tests {

@@ -21,9 +21,15 @@ type Problem struct {
 	Rejected any `json:"rejected,omitempty"`
 }
 
+// EMETHOD is HTTP's own refusal of a method on an existing path; the parts
+// never return it, so it lives here rather than in the kernel.
+const EMETHOD = "method_not_allowed"
+
 // statusOf is the one place error codes become HTTP statuses.
 func statusOf(code string) int {
 	switch code {
+	case EMETHOD:
+		return http.StatusMethodNotAllowed
 	case onramp.EINVALID:
 		return http.StatusBadRequest
 	case onramp.ENOTFOUND:
@@ -54,6 +60,7 @@ var titles = map[string]string{
 	onramp.ERATELIMITED:  "Too many requests",
 	onramp.EUNAVAILABLE:  "Service unavailable",
 	onramp.EINTERNAL:     "Internal error",
+	EMETHOD:              "Method not allowed",
 }
 
 // writeError answers with the problem document for err. Internal errors are

@@ -58,3 +58,22 @@ func TestRefusalsAreLoggedAndPrecise(t *testing.T) {
 		t.Fatalf("wrong field type = %d %s: want 400 without Go type names", r.status, r.body)
 	}
 }
+
+// TestWrongMethodIs405: a path that exists for other methods answers 405
+// with Allow, not a misleading 404.
+func TestWrongMethodIs405(t *testing.T) {
+	s := newTestStack(t)
+	for _, tc := range []struct{ method, path, allow string }{
+		{"GET", "/v1/track", "POST"},
+		{"PUT", "/api/people", "GET"},
+		{"DELETE", "/api/properties", "GET, POST"},
+	} {
+		r := s.api(s.owner, tc.method, tc.path, nil)
+		if r.status != 405 || r.header.Get("Allow") != tc.allow || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("%s %s = %d Allow %q %s; want 405 Allow %q as a problem document", tc.method, tc.path, r.status, r.header.Get("Allow"), r.header.Get("Content-Type"), tc.allow)
+		}
+	}
+	if r := s.api(s.owner, "GET", "/api/nothing-here", nil); r.status != 404 {
+		t.Errorf("an unknown path = %d, want 404", r.status)
+	}
+}

@@ -133,6 +133,9 @@ func (s *Server) routes() {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s; the API is described at /api/openapi.json.", r.Method, r.URL.Path))
 	})
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if s.wrongMethod(w, r) {
+			return
+		}
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s.", r.Method, r.URL.Path))
 	})
 
@@ -147,8 +150,34 @@ func (s *Server) routes() {
 			fmt.Fprintln(w, "Onramp is running. API: /api/openapi.json  SDK: /sdk/onramp.js  Health: /healthz")
 			return
 		}
+		if s.wrongMethod(w, r) {
+			return
+		}
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Nothing at %s %s.", r.Method, r.URL.Path))
 	})
+}
+
+// wrongMethod answers 405 with an Allow header when the path exists for
+// other methods. The catch-all routes would otherwise turn a wrong method
+// into a misleading 404.
+func (s *Server) wrongMethod(w http.ResponseWriter, r *http.Request) bool {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" && pattern != "/api/" && pattern != "/api" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		return false
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	s.writeError(w, r, onramp.Errorf(EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+	return true
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
