@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/events"
-	"github.com/onramp-dev/onramp/inmem"
 	"github.com/onramp-dev/onramp/sqlite"
 )
 
@@ -68,26 +65,12 @@ func BenchmarkDecodeAndParse(b *testing.B) {
 // parse, group commit with identity resolution, durable commit (FULL).
 func BenchmarkIngestSQLite(b *testing.B) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Synchronous: os.Getenv("BENCH_SYNC")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	svc := events.NewService(events.Config{
-		Read: db.Reader(),
-		InTx: func(ctx context.Context, fn func(events.Store) error) error {
-			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
-		},
-		Clock: onramp.SystemClock{}, Log: log, Bus: inmem.NewBus(log), IsRetryable: sqlite.IsRetryable,
-	})
-	runCtx, stop := context.WithCancel(ctx)
-	go svc.Run(runCtx)
+	db := openDB(b, sqlite.Options{Synchronous: os.Getenv("BENCH_SYNC")})
+	svc := newService(db, events.Config{})
+	run(b, svc)
+	ckCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go db.RunCheckpointer(runCtx, time.Second, log)
+	go db.RunCheckpointer(ckCtx, time.Second, slog.New(slog.DiscardHandler))
 	// Bodies come from templates whose messageIds are patched in place, so
 	// making a batch costs a copy, not a JSON encoding.
 	var seq atomic.Int64

@@ -3,14 +3,10 @@ package events_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/events"
-	"github.com/onramp-dev/onramp/inmem"
 	"github.com/onramp-dev/onramp/sqlite"
 )
 
@@ -18,26 +14,8 @@ import (
 // the rejected-events log without limit.
 func TestRejectedLogIsBounded(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "prune.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	svc := events.NewService(events.Config{
-		Read: db.Reader(),
-		InTx: func(ctx context.Context, fn func(events.Store) error) error {
-			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
-		},
-		Clock: onramp.SystemClock{}, Log: log, Bus: inmem.NewBus(log), KeepRejections: 20,
-	})
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { svc.Run(runCtx); close(done) }()
-	defer func() { cancel(); <-done }()
+	svc := newService(openDB(t, sqlite.Options{}), events.Config{KeepRejections: 20})
+	run(t, svc)
 	for i := 0; i < 30; i++ {
 		body := fmt.Sprintf(`{"batch":[{"type":"track","userId":"u","messageId":"bad-%d"},{"type":"track","userId":"u","event":"ok","messageId":"ok-%d"}]}`, i, i)
 		b, err := events.DecodeBody([]byte(body), "")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -25,14 +24,7 @@ type node struct {
 
 func startNode(t *testing.T, db *sqlite.DB, bus onramp.Bus) *node {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	svc := events.NewService(events.Config{
-		Read: db.Reader(),
-		InTx: func(ctx context.Context, fn func(events.Store) error) error {
-			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
-		},
-		Clock: onramp.SystemClock{}, Log: log, Bus: bus,
-	})
+	svc := newService(db, events.Config{Bus: bus})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -107,15 +99,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // failing subscriber gets it again, and a restart neither loses nor (beyond
 // what the saved cursor allows) repeats anything.
 func TestBusAtLeastOnce(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bus.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openDB(t, sqlite.Options{})
 	rec := &recorder{seen: map[string]int{}, fails: 3}
 	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
 	bus.Backoff = time.Millisecond
@@ -129,11 +113,8 @@ func TestBusAtLeastOnce(t *testing.T) {
 
 	// Events committed while nobody publishes (the node "crashed" before
 	// its publisher ran) are delivered by the next node.
-	log := slog.New(slog.DiscardHandler)
-	svc := events.NewService(events.Config{Read: db.Reader(), InTx: func(ctx context.Context, fn func(events.Store) error) error {
-		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
-	}, Clock: onramp.SystemClock{}, Log: log, Bus: bus})
-	runCtx, cancel := context.WithCancel(ctx)
+	svc := newService(db, events.Config{Bus: bus})
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.Run(runCtx); close(done) }()
 	ingest(t, svc, 50, 30)
