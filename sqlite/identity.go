@@ -43,6 +43,15 @@ func (q *Queries) queryPersons(ctx context.Context, query string, args ...any) (
 }
 
 func (q *Queries) FindIdentifiers(ctx context.Context, keys []identity.Key) ([]*identity.Identifier, error) {
+	if len(keys) == 1 {
+		// The read path (Profile API, lookups) asks for one key: a plain
+		// primary-key probe, without the VALUES list.
+		rows, err := q.queryHot(ctx, `SELECT type, value, person_id, verified, first_seen_at FROM identifiers WHERE type = ? AND value = ?`, keys[0].Type, keys[0].Value)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: find identifier: %w", err)
+		}
+		return scanIdentifiers(rows)
+	}
 	var out []*identity.Identifier
 	err := chunk(keys, 512, func(ks []identity.Key) error {
 		args := make([]any, 0, 2*len(ks))
@@ -66,6 +75,9 @@ func (q *Queries) FindIdentifiers(ctx context.Context, keys []identity.Key) ([]*
 }
 
 func (q *Queries) PersonsByID(ctx context.Context, ids []string) ([]*identity.Person, error) {
+	if len(ids) == 1 {
+		return q.queryPersons(ctx, `SELECT `+personCols+` FROM persons WHERE id = ?`, ids[0])
+	}
 	var out []*identity.Person
 	err := chunk(ids, 512, func(ids []string) error {
 		n := padded(len(ids))
