@@ -147,6 +147,15 @@ func (s *Service) Ingest(ctx context.Context, p IngestParams) (*Result, error) {
 	return s.submit(ctx, pd)
 }
 
+// ConnectIdentity wires ids to this Service, the one way the two parts
+// must be joined wherever they run together: staff changes to people
+// (merge, unmerge, delete, suppress) clear ingest's identity caches, and a
+// delete also erases what the rejected-events log kept of the person.
+func (s *Service) ConnectIdentity(ids *identity.Service) {
+	ids.OnChange = func([]string) { s.ForgetIdentities() }
+	ids.Erase = Erase
+}
+
 // ForgetIdentities drops the identity caches. Call it after changing
 // persons outside ingest in this process (merge, unmerge, delete,
 // suppress), which the store's change detection cannot see.

@@ -64,8 +64,7 @@ func newTestStack(t *testing.T) *testStack {
 	ids := identity.NewService(db.Reader(), func(ctx context.Context, fn func(identity.Store) error) error {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}, clock, log)
-	ids.OnChange = func([]string) { evs.ForgetIdentities() }
-	ids.Erase = events.Erase
+	evs.ConnectIdentity(ids)
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
 	srv := httpapi.New(httpapi.Config{

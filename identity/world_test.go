@@ -70,9 +70,7 @@ func newWorld(t *testing.T) *world {
 	ids := identity.NewService(db.Reader(), func(ctx context.Context, fn func(identity.Store) error) error {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}, clock, log)
-	// As cmd/onramp wires it: staff changes to people reach ingest's caches.
-	ids.OnChange = func([]string) { svc.ForgetIdentities() }
-	ids.Erase = events.Erase
+	svc.ConnectIdentity(ids)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(runCtx) }()

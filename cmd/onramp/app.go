@@ -91,9 +91,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 		},
 		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 	})
-	// Changes to people outside ingest must reach ingest's caches.
-	a.identity.OnChange = func([]string) { a.events.ForgetIdentities() }
-	a.identity.Erase = events.Erase
+	a.events.ConnectIdentity(a.identity)
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
 	return a, nil
