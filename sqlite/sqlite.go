@@ -361,7 +361,14 @@ func (db *DB) Writer() *Queries { return &Queries{x: db.w} }
 func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	// BEGIN runs without ctx's cancellation: the driver answers ctx.Err()
+	// for a statement that did run when ctx ends just after it, and a BEGIN
+	// reported as failed but in fact open would leave the pinned connection
+	// inside a transaction for good. Its wait is bounded by busy_timeout.
+	if _, err := db.wconn.ExecContext(context.WithoutCancel(ctx), "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	done := false
