@@ -110,6 +110,9 @@ type Store interface {
 	// UpdatePersons writes traits, timestamps, MergedInto and RootID.
 	UpdatePersons(ctx context.Context, ps []*Person) error
 	AddIdentifiers(ctx context.Context, ids []*Identifier) error
+	// SetVerified marks the stored identifiers among keys as proven by their
+	// owner (an email code redeemed, a sign-in). Unknown keys are ignored.
+	SetVerified(ctx context.Context, keys []Key) error
 	// IdentifiersOf returns the identifiers owned by the given persons.
 	IdentifiersOf(ctx context.Context, personIDs []string) ([]*Identifier, error)
 	// PersonsWithRoot returns the ids of persons whose root is rootID

@@ -161,6 +161,15 @@ func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier
 	return nil
 }
 
+func (q *Queries) SetVerified(ctx context.Context, keys []identity.Key) error {
+	for _, k := range keys {
+		if _, err := q.x.Exec(ctx, `UPDATE identifiers SET verified = true WHERE type = $1 AND value = $2`, k.Type, k.Value); err != nil {
+			return fmt.Errorf("postgres: set verified: %w", err)
+		}
+	}
+	return nil
+}
+
 func (q *Queries) IdentifiersOf(ctx context.Context, personIDs []string) ([]*identity.Identifier, error) {
 	if len(personIDs) == 0 {
 		return nil, nil

@@ -137,6 +137,15 @@ func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier
 	})
 }
 
+func (q *Queries) SetVerified(ctx context.Context, keys []identity.Key) error {
+	for _, k := range keys {
+		if _, err := q.x.ExecContext(ctx, `UPDATE identifiers SET verified = 1 WHERE type = ? AND value = ?`, k.Type, k.Value); err != nil {
+			return fmt.Errorf("sqlite: set verified: %w", err)
+		}
+	}
+	return nil
+}
+
 func (q *Queries) IdentifiersOf(ctx context.Context, personIDs []string) ([]*identity.Identifier, error) {
 	var out []*identity.Identifier
 	err := chunk(personIDs, 500, func(ids []string) error {

@@ -167,6 +167,20 @@ var personTests = []test{
 }
 
 var identifierTests = []test{
+	{"Identifier/SetVerified", func(t *testing.T, e *env) {
+		e.createPersons(t, person("per_a", "", at(0)))
+		e.addIdentifiers(t, ident(identity.Email, "ada@example.com", "per_a"), ident(identity.AnonymousID, "a1", "per_a"))
+		e.tx(t, func(s Store) error {
+			return s.SetVerified(e.ctx, []identity.Key{{Type: identity.Email, Value: "ada@example.com"}, {Type: identity.Email, Value: "nobody@example.com"}})
+		})
+		got, err := e.Reader().IdentifiersOf(e.ctx, []string{"per_a"})
+		must(t, err)
+		for _, id := range got {
+			if want := id.Type == identity.Email; id.Verified != want {
+				t.Errorf("%v verified = %v, want %v: only the named key is proven", id.Key, id.Verified, want)
+			}
+		}
+	}},
 	{"Identifier/RoundTrip", func(t *testing.T, e *env) {
 		e.createPersons(t, person("per_a", "", at(0)), person("per_b", "", at(0)))
 		want := []*identity.Identifier{
