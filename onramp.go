@@ -38,6 +38,9 @@ type Error struct {
 	// Detail carries structured, client-safe extra data (for example the
 	// per-item rejections of a batch). Optional.
 	Detail any
+	// RetryAfter, when set, tells a refused client when to try again
+	// (rate limits, lockouts); HTTP answers send it as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("onramp: %s: %s", e.Code, e.Message) }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 
@@ -85,7 +87,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.DebugContext(r.Context(), "request refused", "code", code, "detail", p.Detail, "request_id", p.RequestID, "path", r.URL.Path)
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+		retry := time.Second
+		if oe != nil && oe.RetryAfter > retry {
+			retry = oe.RetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
 	if status == http.StatusUnauthorized && r.URL.Path != "" && len(r.URL.Path) > 4 && r.URL.Path[:4] == "/api" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="onramp"`)

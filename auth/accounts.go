@@ -1,0 +1,238 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/identity"
+)
+
+// TxStore is what one write transaction offers the account rules: their
+// own tables and the identity store, so that an account and the person it
+// attaches to change together.
+type TxStore interface {
+	AccountStore
+	identity.Store
+}
+
+// TxFunc runs fn in one write transaction of the engine.
+type TxFunc func(ctx context.Context, fn func(TxStore) error) error
+
+// Config is what Accounts needs.
+type Config struct {
+	// Read reads committed state; InTx writes.
+	Read TxStore
+	InTx TxFunc
+	// Identity holds the people accounts attach to.
+	Identity *Identity
+	Clock    onramp.Clock
+	Log      *slog.Logger
+	Hasher   PasswordHasher
+	// PublicURL is Onramp's own origin (the OIDC issuer), used in emails.
+	PublicURL string
+	// ProductName appears in emails ("Your Acme sign-in code").
+	ProductName string
+	Limits      Limits
+	// Lifetimes; zero picks the defaults below.
+	SessionLifetime time.Duration
+	SessionIdle     time.Duration
+	StaffLifetime   time.Duration
+}
+
+// PasswordHasher is a Hasher that also offers a hash to verify against
+// when there is no stored one, so that an unknown email costs the same
+// time as a wrong password.
+type PasswordHasher interface {
+	Hasher
+	DummyPHC() string
+}
+
+// Identity is the part of identity.Service the account rules use.
+type Identity = identity.Service
+
+// Default lifetimes (Auth0's and Kratos' defaults are of the same order).
+const (
+	defaultSessionLifetime = 30 * 24 * time.Hour
+	defaultSessionIdle     = 7 * 24 * time.Hour
+	defaultStaffLifetime   = 12 * time.Hour
+	flowLifetime           = 30 * time.Minute
+	codeLifetime           = 10 * time.Minute
+	codeMaxAttempts        = 5
+	ownerLinkLifetime      = 24 * time.Hour
+)
+
+// Accounts holds the rules of accounts: sign-up, sign-in, email proof,
+// sessions, recovery, staff and the audit log.
+type Accounts struct {
+	cfg     Config
+	keys    serverKeys
+	limiter *limiter
+	// sessions caches CheckSession answers by secret hash for a few
+	// seconds, so a session check costs a hash and a map lookup.
+	sessions *sessionCache
+	initOnce sync.Once
+	initErr  error
+}
+
+// serverKeys are the secrets every node shares, made by the first start.
+type serverKeys struct {
+	csrf, code, ident []byte
+}
+
+// NewAccounts returns the account rules. Call Init before use.
+func NewAccounts(cfg Config) *Accounts {
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = defaultSessionLifetime
+	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = defaultSessionIdle
+	}
+	if cfg.StaffLifetime == 0 {
+		cfg.StaffLifetime = defaultStaffLifetime
+	}
+	if cfg.ProductName == "" {
+		cfg.ProductName = "Onramp"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	return &Accounts{cfg: cfg, limiter: newLimiter(cfg.Limits), sessions: newSessionCache(10 * time.Second)}
+}
+
+// Init loads (or, on the very first start, makes) the shared server keys.
+func (s *Accounts) Init(ctx context.Context) error {
+	s.initOnce.Do(func() {
+		s.initErr = s.cfg.InTx(ctx, func(st TxStore) error {
+			for _, k := range []struct {
+				name string
+				dst  *[]byte
+			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}} {
+				fresh := make([]byte, 32)
+				_, _ = rand.Read(fresh)
+				v, err := st.ServerSecret(ctx, k.name, fresh, s.cfg.Clock.Now())
+				if err != nil {
+					return err
+				}
+				*k.dst = v
+			}
+			return nil
+		})
+	})
+	if s.initErr != nil {
+		return fmt.Errorf("auth: init: %w", s.initErr)
+	}
+	return nil
+}
+
+// CSRFToken is the token a form of the flow or session id must carry.
+func (s *Accounts) CSRFToken(bindTo string) string {
+	return macString(s.keys.csrf, "csrf", bindTo)
+}
+
+// CheckCSRF reports whether token is the CSRF token of bindTo, in
+// constant time.
+func (s *Accounts) CheckCSRF(bindTo, token string) bool {
+	want := s.CSRFToken(bindTo)
+	return bindTo != "" && hmac.Equal([]byte(want), []byte(token))
+}
+
+func macString(key []byte, parts ...string) string {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// hashToken is the stored form of a high-entropy secret.
+func hashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// RequestInfo says where a call came from, for limits and the audit log.
+type RequestInfo struct {
+	IP        string
+	UserAgent string
+}
+
+// record appends an audit entry inside st.
+func (s *Accounts) record(ctx context.Context, st AccountStore, e AuditEntry) error {
+	e.ID = onramp.NewID("aud")
+	if e.At.IsZero() {
+		e.At = s.cfg.Clock.Now()
+	}
+	if e.Outcome == "" {
+		e.Outcome = OutcomeSuccess
+	}
+	if err := st.AppendAudit(ctx, &e); err != nil {
+		return fmt.Errorf("auth: audit: %w", err)
+	}
+	return nil
+}
+
+// Record appends an audit entry for an action outside the account rules
+// (a property created, a person merged by staff).
+func (s *Accounts) Record(ctx context.Context, e AuditEntry) error {
+	return s.cfg.InTx(ctx, func(st TxStore) error { return s.record(ctx, st, e) })
+}
+
+// Audit lists audit entries, newest first.
+func (s *Accounts) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	out, err := s.cfg.Read.ListAudit(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("auth: audit: %w", err)
+	}
+	return out, nil
+}
+
+// timeline queues a track event on the person's timeline, delivered by the
+// outbox worker through ingest (so it is also published on the bus).
+func (s *Accounts) timeline(ctx context.Context, st AccountStore, ev TimelineEvent) error {
+	if ev.MessageID == "" {
+		ev.MessageID = onramp.NewID("aev")
+	}
+	if ev.At.IsZero() {
+		ev.At = s.cfg.Clock.Now()
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("auth: timeline: %w", err)
+	}
+	return st.EnqueueOutbox(ctx, &OutboxJob{Kind: JobTimeline, Payload: payload, RunAt: s.cfg.Clock.Now()})
+}
+
+// TimelineEvent is an auth event bound for a person's timeline: a Segment
+// track call with userId = the account's subject.
+type TimelineEvent struct {
+	MessageID   string         `json:"message_id"`
+	Event       string         `json:"event"`
+	Subject     string         `json:"subject"`
+	AnonymousID string         `json:"anonymous_id,omitempty"`
+	PropertyID  string         `json:"property_id,omitempty"`
+	Properties  map[string]any `json:"properties,omitempty"`
+	At          time.Time      `json:"at"`
+}
+
+// mail queues an email.
+func (s *Accounts) mail(ctx context.Context, st AccountStore, e Email) error {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("auth: mail: %w", err)
+	}
+	return st.EnqueueOutbox(ctx, &OutboxJob{Kind: JobEmail, Payload: payload, RunAt: s.cfg.Clock.Now()})
+}

@@ -1,0 +1,34 @@
+package auth
+
+import "fmt"
+
+// The emails of the sign-in flows. Plain text first (it is what every
+// client shows and what scanners read); the code stands alone on its line
+// so that phones offer to copy it. Nothing from traits appears in them.
+
+func verifyEmail(s *Accounts, to, code, link string) Email {
+	return Email{
+		To:      to,
+		Subject: fmt.Sprintf("%s is your %s verification code", code, s.cfg.ProductName),
+		Text: fmt.Sprintf("Confirm your email address to finish creating your %s account.\n\nYour code:\n\n%s\n\nOr open this link:\n%s\n\n"+
+			"The code and link work for 10 minutes. If you did not ask for this, ignore this email.\n", s.cfg.ProductName, code, link),
+	}
+}
+
+func signInEmail(s *Accounts, to, code, link string) Email {
+	return Email{
+		To:      to,
+		Subject: fmt.Sprintf("%s is your %s sign-in code", code, s.cfg.ProductName),
+		Text: fmt.Sprintf("Use this code to sign in to your %s account. (If you were trying to sign up: you already have an account, and this code signs you in.)\n\n"+
+			"Your code:\n\n%s\n\nOr open this link:\n%s\n\nThe code and link work for 10 minutes. If you did not ask for this, ignore this email.\n", s.cfg.ProductName, code, link),
+	}
+}
+
+func (s *Accounts) noAccountEmail(to string) Email {
+	return Email{
+		To:      to,
+		Subject: fmt.Sprintf("Sign-in attempt at %s", s.cfg.ProductName),
+		Text: fmt.Sprintf("Someone asked to sign in to %s with this email address, but it has no account yet.\n\n"+
+			"To create one, go to %s/auth/sign-up\n\nIf it was not you, ignore this email.\n", s.cfg.ProductName, s.cfg.PublicURL),
+	}
+}

@@ -1,0 +1,485 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/identity"
+)
+
+// Flow steps, as the hosted pages and the headless API show them.
+const (
+	StepEmail       = "email"        // asks for the email (and password, on sign-up)
+	StepVerifyEmail = "verify_email" // a code or link was sent
+	StepDone        = "done"         // proven; Complete makes the session
+)
+
+// Step is what a flow asks for next. Every answer that could reveal
+// whether an email has an account is the same Step for every email.
+type Step struct {
+	FlowID string `json:"flow_id"`
+	Next   string `json:"next"`
+	Email  string `json:"email,omitempty"`
+}
+
+// StartFlowParams opens a flow.
+type StartFlowParams struct {
+	Kind string
+	// AuthRequestID is the OIDC request the flow signs in for, if any.
+	AuthRequestID string
+	ClientID      string
+	// AnonymousID is the browser's tracking id, whose history joins the
+	// account once the email is proven.
+	AnonymousID string
+	Info        RequestInfo
+}
+
+// StartFlow opens a flow and returns it with its secret, shown once: the
+// browser keeps "<id>.<secret>" in a cookie (see FlowRef).
+func (s *Accounts) StartFlow(ctx context.Context, p StartFlowParams) (*Flow, string, error) {
+	switch p.Kind {
+	case FlowSignIn, FlowSignUp, FlowRecovery:
+	default:
+		return nil, "", onramp.Errorf(onramp.EINVALID, "unknown flow kind %q", p.Kind)
+	}
+	if a, ok := identity.Normalize(identity.AnonymousID, p.AnonymousID); ok {
+		p.AnonymousID = a
+	} else {
+		p.AnonymousID = ""
+	}
+	now := s.cfg.Clock.Now()
+	secret := onramp.NewSecret("flw")
+	f := &Flow{
+		ID: onramp.NewID("flw"), SecretHash: hashToken(secret), Kind: p.Kind, AuthRequestID: p.AuthRequestID,
+		ClientID: p.ClientID, AnonymousID: p.AnonymousID, Step: StepEmail, IP: p.Info.IP, CreatedAt: now, ExpiresAt: now.Add(flowLifetime),
+	}
+	if err := s.cfg.InTx(ctx, func(st TxStore) error { return st.CreateFlow(ctx, f) }); err != nil {
+		return nil, "", fmt.Errorf("auth: start flow: %w", err)
+	}
+	return f, f.ID + "." + secret, nil
+}
+
+var errFlowGone = onramp.Errorf(onramp.ENOTFOUND, "This sign-in attempt has expired. Please start again.")
+
+// Flow returns the flow a browser's flow reference ("<id>.<secret>")
+// names, checking the secret in constant time.
+func (s *Accounts) Flow(ctx context.Context, ref string) (*Flow, error) {
+	return s.flow(ctx, s.cfg.Read, ref)
+}
+
+func (s *Accounts) flow(ctx context.Context, st AccountStore, ref string) (*Flow, error) {
+	id, secret, ok := strings.Cut(ref, ".")
+	if !ok || id == "" || secret == "" {
+		return nil, errFlowGone
+	}
+	f, err := st.FlowByID(ctx, id)
+	if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+		return nil, errFlowGone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: flow: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(f.SecretHash), []byte(hashToken(secret))) != 1 || !s.cfg.Clock.Now().Before(f.ExpiresAt) {
+		return nil, errFlowGone
+	}
+	return f, nil
+}
+
+// pending is what a sign-up waits to write until the email is proven.
+type pending struct {
+	PasswordPHC string          `json:"password_phc,omitempty"`
+	Traits      json.RawMessage `json:"traits,omitempty"`
+}
+
+// SignUpParams is the sign-up form.
+type SignUpParams struct {
+	FlowRef  string
+	Email    string
+	Password string // optional: passwordless sign-up proves the email only
+	// Traits the form asked for (name, company, …), as a JSON object.
+	Traits json.RawMessage
+	Info   RequestInfo
+}
+
+func normEmail(v string) (string, error) {
+	e, ok := identity.Normalize(identity.Email, v)
+	if !ok {
+		return "", onramp.Errorf(onramp.EINVALID, "Enter a valid email address.")
+	}
+	return e, nil
+}
+
+// SignUp starts proving an email for a new account. Its answer is the
+// same whether the email is unknown, known from events, or already an
+// account (then the email carries a sign-in code instead, and proving it
+// signs the visitor in: no duplicate).
+func (s *Accounts) SignUp(ctx context.Context, p SignUpParams) (*Step, error) {
+	email, err := normEmail(p.Email)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkAttempt(ctx, p.Info, ""); err != nil {
+		return nil, err
+	}
+	var pend pending
+	if p.Password != "" {
+		if err := CheckPassword(p.Password, email); err != nil {
+			return nil, err
+		}
+		// Hashed now, even if the email turns out to have an account and
+		// the hash is thrown away: the answer takes the same time.
+		phc, err := s.cfg.Hasher.Hash(ctx, NormalizePassword(p.Password))
+		if err != nil {
+			return nil, err
+		}
+		pend.PasswordPHC = phc
+	}
+	if len(p.Traits) > 0 {
+		var obj map[string]any
+		if json.Unmarshal(p.Traits, &obj) != nil {
+			return nil, onramp.Errorf(onramp.EINVALID, "traits must be a JSON object")
+		}
+		pend.Traits = p.Traits
+	}
+	return s.sendProof(ctx, p.FlowRef, email, &pend, p.Info)
+}
+
+// SendCodeParams asks for a sign-in code by email.
+type SendCodeParams struct {
+	FlowRef string
+	Email   string
+	Info    RequestInfo
+}
+
+// SendEmailCode emails a sign-in code and link to an account's address,
+// or, to an address without an account, a note that says how to sign up.
+// The answer is the same either way.
+func (s *Accounts) SendEmailCode(ctx context.Context, p SendCodeParams) (*Step, error) {
+	email, err := normEmail(p.Email)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkAttempt(ctx, p.Info, ""); err != nil {
+		return nil, err
+	}
+	return s.sendProof(ctx, p.FlowRef, email, nil, p.Info)
+}
+
+// sendProof moves the flow to "verify_email" and queues the email that
+// fits what the address is. signUp is nil for a sign-in.
+func (s *Accounts) sendProof(ctx context.Context, ref, email string, signUp *pending, info RequestInfo) (*Step, error) {
+	var step *Step
+	err := s.cfg.InTx(ctx, func(st TxStore) error {
+		f, err := s.flow(ctx, st, ref)
+		if err != nil {
+			return err
+		}
+		acc, _, err := s.accountByEmail(ctx, st, email)
+		if err != nil {
+			return err
+		}
+		f.Email, f.Step = email, StepVerifyEmail
+		f.Pending = nil
+		if signUp != nil && acc == nil {
+			f.Pending, _ = json.Marshal(signUp)
+		}
+		if err := st.UpdateFlow(ctx, f); err != nil {
+			return err
+		}
+		step = &Step{FlowID: f.ID, Next: StepVerifyEmail, Email: email}
+		ok, err := s.allowSend(ctx, st, info, email)
+		if err != nil || !ok {
+			return err
+		}
+		switch {
+		case acc != nil:
+			return s.sendCode(ctx, st, f, CodeSignIn, acc.PersonID, signInEmail)
+		case signUp != nil:
+			return s.sendCode(ctx, st, f, CodeVerifyEmail, "", verifyEmail)
+		default:
+			return s.mail(ctx, st, s.noAccountEmail(email))
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: send code: %w", err)
+	}
+	return step, nil
+}
+
+// newCode returns six random digits.
+func newCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// sendCode issues a code and link for the flow's email and queues it.
+func (s *Accounts) sendCode(ctx context.Context, st TxStore, f *Flow, purpose, personID string, compose func(*Accounts, string, string, string) Email) error {
+	now := s.cfg.Clock.Now()
+	code, link := newCode(), onramp.NewSecret("lnk")
+	c := &OneTimeCode{
+		ID: onramp.NewID("otc"), FlowID: f.ID, Purpose: purpose, Email: f.Email, PersonID: personID,
+		CodeHash: macString(s.keys.code, f.ID, code), LinkHash: hashToken(link), MaxAttempts: codeMaxAttempts,
+		ExpiresAt: now.Add(codeLifetime), CreatedAt: now,
+	}
+	if err := st.CreateCode(ctx, c); err != nil {
+		return err
+	}
+	return s.mail(ctx, st, compose(s, f.Email, code, s.cfg.PublicURL+"/auth/magic/"+link))
+}
+
+var errBadCode = onramp.Errorf(onramp.EINVALID, "That code is not right, or it has expired. Check the latest email or ask for a new code.")
+
+// VerifyCodeParams is a code typed into the flow's page.
+type VerifyCodeParams struct {
+	FlowRef string
+	Code    string
+	Info    RequestInfo
+}
+
+// VerifyEmailCode redeems a code sent to the flow's email. A right code
+// proves the email: a sign-up becomes an account (attached to the person
+// who already owns the email, if any), a sign-in is done.
+func (s *Accounts) VerifyEmailCode(ctx context.Context, p VerifyCodeParams) (*Step, error) {
+	f, err := s.Flow(ctx, p.FlowRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkAttempt(ctx, p.Info, f.Email); err != nil {
+		return nil, err
+	}
+	code := strings.TrimSpace(strings.ReplaceAll(p.Code, " ", ""))
+	var step *Step
+	var wrong bool
+	err = s.cfg.InTx(ctx, func(st TxStore) error {
+		f, err := s.flow(ctx, st, p.FlowRef)
+		if err != nil {
+			return err
+		}
+		c, err := st.LatestCode(ctx, f.ID, CodeSignIn)
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			c, err = st.LatestCode(ctx, f.ID, CodeVerifyEmail)
+		}
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			wrong = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Clock.Now()
+		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= c.MaxAttempts {
+			wrong = true
+			return nil
+		}
+		if subtle.ConstantTimeCompare([]byte(macString(s.keys.code, f.ID, code)), []byte(c.CodeHash)) != 1 {
+			wrong = true
+			_, err := st.IncrementCodeAttempts(ctx, c.ID)
+			return err
+		}
+		used, err := st.UseCode(ctx, c.ID, now)
+		if err != nil || !used {
+			wrong = !used
+			return err
+		}
+		step, err = s.proveEmail(ctx, st, f, "email_code", p.Info)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: verify code: %w", err)
+	}
+	if wrong {
+		if err := s.cfg.InTx(ctx, func(st TxStore) error {
+			if err := s.failed(ctx, st, p.Info, f.Email); err != nil {
+				return err
+			}
+			return s.record(ctx, st, AuditEntry{ActorType: ActorAnonymous, Action: "auth.code_failed", Outcome: OutcomeFailure, IP: p.Info.IP, UserAgent: p.Info.UserAgent, ClientID: f.ClientID})
+		}); err != nil {
+			return nil, fmt.Errorf("auth: verify code: %w", err)
+		}
+		return nil, errBadCode
+	}
+	return step, nil
+}
+
+// LinkParams redeems an emailed link. The browser that opens it may not be
+// the one that asked for it; it gets the session either way.
+type LinkParams struct {
+	Token string
+	Info  RequestInfo
+}
+
+// RedeemLink proves an email by its link and returns the flow reference
+// this browser continues with (a fresh secret for the same flow).
+func (s *Accounts) RedeemLink(ctx context.Context, p LinkParams) (*Step, string, error) {
+	if err := s.checkAttempt(ctx, p.Info, ""); err != nil {
+		return nil, "", err
+	}
+	var step *Step
+	var ref string
+	err := s.cfg.InTx(ctx, func(st TxStore) error {
+		c, err := st.CodeByLinkHash(ctx, hashToken(p.Token))
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			return errBadLink
+		}
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Clock.Now()
+		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || (c.Purpose != CodeSignIn && c.Purpose != CodeVerifyEmail) {
+			return errBadLink
+		}
+		f, err := st.FlowByID(ctx, c.FlowID)
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			return errBadLink
+		}
+		if err != nil {
+			return err
+		}
+		if used, err := st.UseCode(ctx, c.ID, now); err != nil || !used {
+			if err == nil {
+				err = errBadLink
+			}
+			return err
+		}
+		// The flow gets a new secret: whoever holds the link now holds the
+		// flow. The tab that asked keeps its old reference, now dead.
+		secret := onramp.NewSecret("flw")
+		f.SecretHash = hashToken(secret)
+		ref = f.ID + "." + secret
+		step, err = s.proveEmail(ctx, st, f, "magic_link", p.Info)
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("auth: redeem link: %w", err)
+	}
+	return step, ref, nil
+}
+
+var errBadLink = onramp.Errorf(onramp.EINVALID, "This link has expired or was used already. Ask for a new one.")
+
+// accountByEmail returns the account of the person who owns email, and
+// that person's root id (empty when nobody owns it).
+func (s *Accounts) accountByEmail(ctx context.Context, st TxStore, email string) (*Account, string, error) {
+	ids, err := st.FindIdentifiers(ctx, []identity.Key{{Type: identity.Email, Value: email}})
+	if err != nil || len(ids) == 0 {
+		return nil, "", err
+	}
+	ps, err := st.PersonsByID(ctx, []string{ids[0].PersonID})
+	if err != nil || len(ps) == 0 {
+		return nil, "", err
+	}
+	members, err := st.PersonsWithRoot(ctx, ps[0].RootID)
+	if err != nil {
+		return nil, "", err
+	}
+	acc, err := st.AccountOf(ctx, members)
+	if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+		return nil, ps[0].RootID, nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return acc, ps[0].RootID, nil
+}
+
+// proveEmail runs inside the transaction that spent a code or link: the
+// flow's email is now proven.
+func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method string, info RequestInfo) (*Step, error) {
+	acc, _, err := s.accountByEmail(ctx, st, f.Email)
+	if err != nil {
+		return nil, err
+	}
+	if acc == nil {
+		acc, err = s.createAccount(ctx, st, f, info)
+		if err != nil {
+			return nil, err
+		}
+	} else if err := st.SetVerified(ctx, []identity.Key{{Type: identity.Email, Value: f.Email}}); err != nil {
+		return nil, err
+	}
+	if acc.Status != AccountActive {
+		return nil, onramp.Errorf(onramp.EFORBIDDEN, "This account is disabled.")
+	}
+	if err := s.succeeded(ctx, st, f.Email); err != nil {
+		return nil, err
+	}
+	f.PersonID, f.Step, f.AMR, f.Pending = acc.PersonID, StepDone, appendAMR(f.AMR, method), nil
+	if err := st.UpdateFlow(ctx, f); err != nil {
+		return nil, err
+	}
+	return &Step{FlowID: f.ID, Next: StepDone, Email: f.Email}, nil
+}
+
+func appendAMR(amr []string, m string) []string {
+	for _, x := range amr {
+		if x == m {
+			return amr
+		}
+	}
+	return append(amr, m)
+}
+
+// createAccount makes the account of a just-proven email: on the person
+// who owns it, or a new one.
+func (s *Accounts) createAccount(ctx context.Context, st TxStore, f *Flow, info RequestInfo) (*Account, error) {
+	var pend pending
+	if len(f.Pending) > 0 {
+		if err := json.Unmarshal(f.Pending, &pend); err != nil {
+			return nil, fmt.Errorf("auth: pending sign-up: %w", err)
+		}
+	}
+	subject := onramp.NewID("usr")
+	att, err := s.cfg.Identity.Attach(ctx, st, identity.AttachParams{Email: f.Email, AnonymousID: f.AnonymousID, Subject: subject, Traits: pend.Traits})
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Clock.Now()
+	handle := make([]byte, 32)
+	_, _ = rand.Read(handle)
+	acc := &Account{PersonID: att.PersonID, Subject: subject, WebAuthnHandle: handle, Status: AccountActive, PrimaryEmail: f.Email, CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateAccount(ctx, acc); err != nil {
+		return nil, err
+	}
+	if pend.PasswordPHC != "" {
+		if err := st.SetPassword(ctx, acc.PersonID, pend.PasswordPHC, now); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.record(ctx, st, AuditEntry{ActorType: ActorPerson, ActorID: acc.PersonID, Action: "auth.signed_up", PersonID: acc.PersonID, ClientID: f.ClientID,
+		IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]any{"recognized": att.Recognized})}); err != nil {
+		return nil, err
+	}
+	for _, ev := range []TimelineEvent{
+		{Event: "auth.signed_up", Properties: map[string]any{"recognized": att.Recognized, "client_id": f.ClientID}},
+		{Event: "auth.email_verified", Properties: map[string]any{"email": f.Email}},
+	} {
+		ev.Subject, ev.AnonymousID = subject, f.AnonymousID
+		if err := s.timeline(ctx, st, ev); err != nil {
+			return nil, err
+		}
+	}
+	return acc, nil
+}
+
+func jsonDetail(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// enqueueJSON queues an outbox job with v as its payload.
+func (s *Accounts) enqueueJSON(ctx context.Context, st AccountStore, kind string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return st.EnqueueOutbox(ctx, &OutboxJob{Kind: kind, Payload: b, RunAt: s.cfg.Clock.Now()})
+}

@@ -1,0 +1,156 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/onramp-dev/onramp"
+)
+
+// TimelineSink puts an auth event on a person's timeline (the events part
+// ingests it as a track call, which also publishes it on the bus).
+type TimelineSink interface {
+	Track(ctx context.Context, ev TimelineEvent) error
+}
+
+// LogoutSender delivers an OIDC back-channel logout to a client.
+type LogoutSender interface {
+	SendLogout(ctx context.Context, l BackchannelLogout) error
+}
+
+// Outbox carries out queued side effects after their transaction
+// committed: emails, timeline events, back-channel logouts. A job is
+// claimed with a lease, so a crashed worker's jobs run again; handlers
+// must therefore be safe to repeat (emails may, rarely, go twice; timeline
+// events dedupe by message id).
+type Outbox struct {
+	Store    TxStore
+	InTx     TxFunc
+	Clock    onramp.Clock
+	Log      *slog.Logger
+	Mailer   Mailer
+	Timeline TimelineSink
+	Logout   LogoutSender
+	// Permanent reports errors that retrying cannot fix (an SMTP 5xx).
+	Permanent func(error) bool
+	// Poll is how often the worker looks for due jobs; Kick wakes it early.
+	Poll time.Duration
+	kick chan struct{}
+}
+
+const (
+	outboxLease       = time.Minute
+	outboxMaxAttempts = 12
+)
+
+// Kick wakes the worker now (after a transaction queued a job).
+func (o *Outbox) Kick() {
+	if o.kick == nil {
+		return
+	}
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run works the outbox until ctx ends.
+func (o *Outbox) Run(ctx context.Context) {
+	if o.Poll == 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	o.kick = make(chan struct{}, 1)
+	t := time.NewTicker(o.Poll)
+	defer t.Stop()
+	for {
+		for {
+			n, err := o.RunOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				o.Log.WarnContext(ctx, "outbox", "err", err)
+			}
+			if n == 0 || err != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.kick:
+		}
+	}
+}
+
+// RunOnce claims and runs one batch of due jobs, returning how many ran.
+func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
+	var jobs []*OutboxJob
+	err := o.InTx(ctx, func(st TxStore) error {
+		var err error
+		jobs, err = st.ClaimOutbox(ctx, o.Clock.Now(), outboxLease, 20)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("auth: outbox claim: %w", err)
+	}
+	for _, j := range jobs {
+		runErr := o.run(ctx, j)
+		err := o.InTx(ctx, func(st TxStore) error {
+			now := o.Clock.Now()
+			switch {
+			case runErr == nil:
+				return st.CompleteOutbox(ctx, j.ID, now)
+			case j.Attempts+1 >= outboxMaxAttempts || (o.Permanent != nil && o.Permanent(runErr)):
+				o.Log.ErrorContext(ctx, "outbox job given up", "kind", j.Kind, "id", j.ID, "err", runErr)
+				if err := st.FailOutbox(ctx, j.ID, runErr.Error(), now); err != nil {
+					return err
+				}
+				return st.CompleteOutbox(ctx, j.ID, now)
+			default:
+				// 2 s, 4 s, … about an hour at the last try.
+				backoff := time.Duration(1<<min(j.Attempts+1, 11)) * time.Second
+				return st.FailOutbox(ctx, j.ID, runErr.Error(), now.Add(backoff))
+			}
+		})
+		if err != nil {
+			return 0, fmt.Errorf("auth: outbox: %w", err)
+		}
+	}
+	return len(jobs), nil
+}
+
+func (o *Outbox) run(ctx context.Context, j *OutboxJob) error {
+	switch j.Kind {
+	case JobEmail:
+		var e Email
+		if err := json.Unmarshal(j.Payload, &e); err != nil {
+			return err
+		}
+		if o.Mailer == nil {
+			return fmt.Errorf("no mailer configured")
+		}
+		return o.Mailer.Send(ctx, e)
+	case JobTimeline:
+		var ev TimelineEvent
+		if err := json.Unmarshal(j.Payload, &ev); err != nil {
+			return err
+		}
+		if o.Timeline == nil {
+			return nil
+		}
+		return o.Timeline.Track(ctx, ev)
+	case JobBackchannelLogout:
+		var l BackchannelLogout
+		if err := json.Unmarshal(j.Payload, &l); err != nil {
+			return err
+		}
+		if o.Logout == nil {
+			return nil
+		}
+		return o.Logout.SendLogout(ctx, l)
+	default:
+		return fmt.Errorf("unknown outbox job kind %q", j.Kind)
+	}
+}
