@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,30 +17,6 @@ import (
 	"github.com/onramp-dev/onramp/property"
 )
 
-type tokenKey struct{}
-
-// withToken checks the API token (Authorization: Bearer …) and that its
-// role allows perm, before calling h.
-func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := bearerToken(r)
-		if !ok || secret == "" {
-			s.writeError(w, r, onramp.Errorf(onramp.EUNAUTHORIZED, "Send an API token as \"Authorization: Bearer ort_…\" (onramp token create prints one)."))
-			return
-		}
-		t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if !auth.Allows(t.Role, perm) {
-			s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "The %s role may not do this (%s).", t.Role, perm))
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
-	}
-}
-
 // bearerToken returns the credentials of an "Authorization: Bearer …"
 // header. The scheme name is case-insensitive (RFC 9110, section 11.1).
 func bearerToken(r *http.Request) (string, bool) {
@@ -50,13 +25,6 @@ func bearerToken(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(token), true
-}
-
-func actor(r *http.Request) string {
-	if t, ok := r.Context().Value(tokenKey{}).(*auth.Token); ok {
-		return "token:" + t.ID
-	}
-	return ""
 }
 
 const maxAPIBody = 1 << 20
@@ -510,7 +478,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if t, ok := r.Context().Value(tokenKey{}).(*auth.Token); ok && t.Role != auth.RoleOwner && in.Role == auth.RoleOwner {
+	if callerRole(r) != auth.RoleOwner && in.Role == auth.RoleOwner {
 		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner may create owner tokens."))
 		return
 	}
@@ -523,13 +491,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
-	caller, _ := r.Context().Value(tokenKey{}).(*auth.Token)
 	target, err := s.Tokens.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if target.Role == auth.RoleOwner && (caller == nil || caller.Role != auth.RoleOwner) {
+	if target.Role == auth.RoleOwner && callerRole(r) != auth.RoleOwner {
 		// Whoever may not make owner tokens may not take them away either.
 		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner may revoke owner tokens."))
 		return
