@@ -196,12 +196,14 @@ type OutboxJob struct {
 }
 
 // AccountStore is what the account, sign-in and staff rules need from an
-// engine. Methods that find one thing answer an onramp.ENOTFOUND error
-// when it does not exist. Engines implement it on the same Queries type as
-// identity.Store, so one transaction can change both.
+// engine. Methods that find or change one thing by its key answer an
+// onramp.ENOTFOUND error when it does not exist (ResetAttempts excepted:
+// a missing counter is reset already). Lists are never nil. Engines
+// implement it on the same Queries type as identity.Store, so one
+// transaction can change both.
 type AccountStore interface {
-	// Accounts. CreateAccount answers ECONFLICT when the person or the
-	// subject has one already.
+	// Accounts. CreateAccount answers ECONFLICT when the person, the
+	// subject or the WebAuthn handle has one already.
 	CreateAccount(ctx context.Context, a *Account) error
 	// AccountOf finds the account held by any of the given persons (the
 	// members of one merge tree hold at most one).
@@ -216,6 +218,7 @@ type AccountStore interface {
 	DeletePassword(ctx context.Context, personID string) error
 
 	// Sessions. TouchSession moves last_seen_at and idle_expires_at.
+	// SessionsOf lists newest first.
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByID(ctx context.Context, id string) (*Session, error)
 	SessionBySecretHash(ctx context.Context, hash string) (*Session, error)
@@ -280,14 +283,18 @@ type AccountStore interface {
 
 	// Outbox. ClaimOutbox returns up to limit jobs due at now that are not
 	// done and pushes their run_at to now+lease, so another worker does not
-	// take them meanwhile. FailOutbox records the error and the next try.
+	// take them meanwhile; the claim counts in Attempts, so a job whose
+	// worker dies mid-run still counts towards giving up. FailOutbox records
+	// the error and the next try.
 	EnqueueOutbox(ctx context.Context, j *OutboxJob) error
 	ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*OutboxJob, error)
 	CompleteOutbox(ctx context.Context, id int64, at time.Time) error
 	FailOutbox(ctx context.Context, id int64, errText string, next time.Time) error
 
-	// Prune deletes flows, codes and done outbox jobs past their life, and
-	// sessions that expired before cutoff.
+	// PruneAuth deletes flows and codes that expired before now, outbox
+	// jobs done before cutoff, sessions that expired (or idled out) before
+	// cutoff, and rate-limit counters untouched since cutoff whose lock
+	// has passed.
 	PruneAuth(ctx context.Context, now, cutoff time.Time) error
 
 	// EraseAuth removes everything the auth part holds about these persons

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type Store interface {
 	events.Store // includes identity.Store
 	property.Store
 	auth.Store
+	auth.AccountStore
 }
 
 // Engine is an open database of one engine, as the suite drives it.
@@ -73,7 +75,8 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 // database for each subtest, closed by t.Cleanup; subtests run in parallel.
 func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
-		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests}
+		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
+		accountTests, sessionTests, codeTests, auditTests, outboxTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()
 		e := open(t)
@@ -253,3 +256,51 @@ func (e *env) retry(fn func(s Store) error) error {
 }
 
 var errRollback = errors.New("storetest: roll back")
+
+// race runs fn in n transactions at once, each retried while the engine
+// calls its failure retryable, and returns the racers (0…n-1) that reported
+// a win. Every transaction first runs look, so that a Postgres snapshot is
+// taken, then waits for the others to look too before fn: the writes then
+// really overlap. On an engine whose transactions take turns (SQLite's one
+// writer) the others cannot arrive, so the first wait gives up after a
+// second and the racers after it do not wait at all.
+func (e *env) race(t *testing.T, n int, look func(s Store) error, fn func(s Store, i int) (bool, error)) []int {
+	t.Helper()
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	open := sync.OnceFunc(func() { close(all) })
+	won := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.retry(func(s Store) error {
+				if err := look(s); err != nil {
+					return err
+				}
+				if arrived.Add(1) == int32(n) {
+					open()
+				}
+				select {
+				case <-all:
+				case <-time.After(time.Second):
+					open()
+				}
+				var err error
+				won[i], err = fn(s, i)
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	var winners []int
+	for i, err := range errs {
+		must(t, err)
+		if won[i] {
+			winners = append(winners, i)
+		}
+	}
+	return winners
+}
