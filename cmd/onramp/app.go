@@ -20,6 +20,7 @@ type store interface {
 	events.Store
 	property.Store
 	auth.Store
+	auth.AccountStore
 }
 
 // engine is an open database of either kind, seen through the parts'
@@ -67,6 +68,7 @@ type app struct {
 	events     *events.Service
 	properties *property.Service
 	tokens     *auth.Service
+	accounts   *auth.Accounts
 }
 
 // openApp opens the database, applies migrations and wires the Services.
@@ -95,6 +97,24 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
 	return a, nil
+}
+
+// openAccounts wires the account rules (sign-up, sign-in, sessions,
+// staff, audit) and loads their server keys. Only the commands that use
+// them pay for it: making the hasher computes one argon2id hash.
+func (a *app) openAccounts(ctx context.Context) error {
+	hasher, err := auth.NewArgon2id(auth.Argon2idConfig{Params: a.cfg.Argon2})
+	if err != nil {
+		return err
+	}
+	a.accounts = auth.NewAccounts(auth.Config{
+		Read: a.eng.read,
+		InTx: func(ctx context.Context, fn func(auth.TxStore) error) error {
+			return a.eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
+		},
+		Identity: a.identity, Clock: a.clock, Log: a.log, Hasher: hasher, PublicURL: a.cfg.PublicURL,
+	})
+	return a.accounts.Init(ctx)
 }
 
 func (a *app) Close() error { return a.eng.close() }
