@@ -511,3 +511,87 @@ func checkPage(t *testing.T, where string, p *page, lang string) {
 		t.Errorf("%s: not exactly one <h1>", where)
 	}
 }
+
+// TestCookieAttributes: the flow and session cookies are HttpOnly,
+// SameSite=Lax, Path=/ and never carry a Domain; on an https public URL
+// they are Secure and the session cookie is __Host-onramp_session.
+func TestCookieAttributes(t *testing.T) {
+	for _, tc := range []struct {
+		publicURL, session string
+		secure             bool
+	}{
+		{"http://onramp.test:8080", "onramp_session", false},
+		{"https://onramp.test", "__Host-onramp_session", true},
+	} {
+		t.Run(tc.publicURL, func(t *testing.T) {
+			s := newTestStackAt(t, tc.publicURL)
+			// A client that keeps cookies by hand: a jar would not send
+			// Secure cookies over the test server's plain http.
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			jar := map[string]string{}
+			send := func(method, path string, form url.Values) *http.Response {
+				t.Helper()
+				var body *strings.Reader
+				if form != nil {
+					body = strings.NewReader(form.Encode())
+				} else {
+					body = strings.NewReader("")
+				}
+				req, _ := http.NewRequest(method, s.url+path, body)
+				if form != nil {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				for k, v := range jar {
+					req.AddCookie(&http.Cookie{Name: k, Value: v})
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				for _, ck := range resp.Cookies() {
+					jar[ck.Name] = ck.Value
+				}
+				return resp
+			}
+			check := func(resp *http.Response, name string) {
+				t.Helper()
+				for _, raw := range resp.Header.Values("Set-Cookie") {
+					if !strings.HasPrefix(raw, name+"=") || strings.HasPrefix(raw, name+"=;") {
+						continue
+					}
+					lower := strings.ToLower(raw)
+					for _, want := range []string{"; path=/", "; httponly", "; samesite=lax"} {
+						if !strings.Contains(lower, want) {
+							t.Errorf("%s lacks %q", raw, want)
+						}
+					}
+					if strings.Contains(lower, "domain=") {
+						t.Errorf("%s has a Domain", raw)
+					}
+					if strings.Contains(lower, "; secure") != tc.secure {
+						t.Errorf("%s: Secure should be %v", raw, tc.secure)
+					}
+					return
+				}
+				t.Errorf("no %s cookie set: %v", name, resp.Header.Values("Set-Cookie"))
+			}
+			resp := send(http.MethodGet, "/auth/sign-up", nil)
+			check(resp, "onramp_flow")
+			flowID, _, _ := strings.Cut(jar["onramp_flow"], ".")
+			form := url.Values{"csrf": {s.accounts.CSRFToken(flowID)}, "email": {"kim@example.com"}}
+			if resp := send(http.MethodPost, "/auth/sign-up", form); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-up: %d", resp.StatusCode)
+			}
+			form.Set("code", s.lastCode("kim@example.com"))
+			resp = send(http.MethodPost, "/auth/verify", form)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+				t.Fatalf("verify: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			check(resp, tc.session)
+			if _, err := s.accounts.CheckSession(context.Background(), jar[tc.session]); err != nil {
+				t.Errorf("the %s cookie is not a live session: %v", tc.session, err)
+			}
+		})
+	}
+}

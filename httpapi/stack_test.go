@@ -50,6 +50,13 @@ type testStack struct {
 
 func newTestStack(t *testing.T) *testStack {
 	t.Helper()
+	return newTestStackAt(t, "http://onramp.test:8080")
+}
+
+// newTestStackAt is newTestStack with another public URL (https turns on
+// Secure and __Host- cookies).
+func newTestStackAt(t *testing.T, publicURL string) *testStack {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
@@ -86,7 +93,7 @@ func newTestStack(t *testing.T) *testStack {
 	}
 	accounts := auth.NewAccounts(auth.Config{
 		Read: db.Reader(), InTx: accTx, Identity: ids, Clock: authClock, Log: log, Hasher: hasher,
-		PublicURL: "http://onramp.test:8080",
+		PublicURL: publicURL,
 		// The clock stands still, so the per-IP token bucket would never
 		// refill: make it roomy. The failure limits are the real ones.
 		Limits: auth.Limits{IPRate: 1e6, IPBurst: 1e6},
@@ -100,7 +107,7 @@ func newTestStack(t *testing.T) *testStack {
 	srv := httpapi.New(httpapi.Config{
 		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
-		PublicURL: "http://onramp.test:8080",
+		PublicURL: publicURL,
 	})
 	hs := httptest.NewServer(srv)
 	runCtx, cancel := context.WithCancel(ctx)
