@@ -102,7 +102,7 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 			switch {
 			case runErr == nil:
 				return st.CompleteOutbox(ctx, j.ID, now)
-			case j.Attempts+1 >= outboxMaxAttempts || (o.Permanent != nil && o.Permanent(runErr)):
+			case j.Attempts >= outboxMaxAttempts || (o.Permanent != nil && o.Permanent(runErr)):
 				o.Log.ErrorContext(ctx, "outbox job given up", "kind", j.Kind, "id", j.ID, "err", runErr)
 				if err := st.FailOutbox(ctx, j.ID, runErr.Error(), now); err != nil {
 					return err
@@ -110,7 +110,7 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 				return st.CompleteOutbox(ctx, j.ID, now)
 			default:
 				// 2 s, 4 s, … about an hour at the last try.
-				backoff := time.Duration(1<<min(j.Attempts+1, 11)) * time.Second
+				backoff := time.Duration(1<<min(j.Attempts, 11)) * time.Second // the claim counted this try
 				return st.FailOutbox(ctx, j.ID, runErr.Error(), now.Add(backoff))
 			}
 		})
