@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
@@ -181,6 +182,8 @@ func TestResendKeepsSignUp(t *testing.T) {
 	p := b.get("/auth/sign-up")
 	p = b.submit(p.form(t, "/auth/sign-up"), "email", "di@example.com", "name", "Di")
 	first := s.lastCode("di@example.com")
+	// A moment later (the newest code is the one with the latest time).
+	s.clock.Advance(time.Second)
 	p = b.submit(p.form(t, "/auth/verify"), "action", "resend")
 	if p.status != http.StatusOK || !strings.Contains(p.body, "We sent a new email") {
 		t.Fatalf("resend: %d\n%s", p.status, p.body)
