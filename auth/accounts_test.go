@@ -132,6 +132,8 @@ func newRig(t testing.TB, hasher auth.PasswordHasher) *rig {
 	if err := acc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
+	auth.EraseOnDelete(ids)
+	acc.ConnectIdentity(ids)
 	r := &rig{t: t, db: db, clock: c, ids: ids, acc: acc, mail: &mailbox{}, tl: &timeline{}, info: auth.RequestInfo{IP: "203.0.113.7", UserAgent: "test"}}
 	r.outbox = &auth.Outbox{Store: db.Reader(), InTx: inTx(db), Clock: c, Log: log, Mailer: r.mail, Timeline: r.tl}
 	return r
@@ -528,6 +530,38 @@ func TestOwnerLink(t *testing.T) {
 	}
 	if l, err := r.acc.OwnerLink(ctx); err != nil || l != "" {
 		t.Errorf("OwnerLink with an owner = %q, %v; want none", l, err)
+	}
+}
+
+func TestDeletePersonErasesAccount(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	g := r.signUp("ada@example.com", goodPassword, "")
+	if _, err := r.acc.CheckSession(ctx, g.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ids.Delete(ctx, g.Account.PersonID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.acc.CheckSession(ctx, g.Secret); err == nil {
+		t.Error("the deleted person's session still works")
+	}
+	if _, err := r.acc.AccountBySubject(ctx, g.Account.Subject); onramp.ErrorCode(err) != onramp.ENOTFOUND {
+		t.Errorf("account after delete: %v", err)
+	}
+	audit, err := r.acc.Audit(ctx, auth.AuditQuery{PersonID: g.Account.PersonID})
+	if err != nil || len(audit) == 0 {
+		t.Fatalf("audit = %v, %v: the entries stay (blanked)", audit, err)
+	}
+	for _, e := range audit {
+		if e.IP != "" || e.UserAgent != "" || len(e.Detail) > 0 && string(e.Detail) != "null" && string(e.Detail) != "{}" {
+			t.Errorf("audit entry %s keeps ip %q ua %q detail %s", e.Action, e.IP, e.UserAgent, e.Detail)
+		}
+	}
+	// The email can sign up again, as a new person.
+	g2 := r.signUp("ada@example.com", goodPassword, "")
+	if g2.Account.PersonID == g.Account.PersonID {
+		t.Error("a new sign-up got the deleted person back")
 	}
 }
 

@@ -94,6 +94,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 	})
 	a.events.ConnectIdentity(a.identity)
+	auth.EraseOnDelete(a.identity)
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
 	return a, nil
@@ -114,7 +115,11 @@ func (a *app) openAccounts(ctx context.Context) error {
 		},
 		Identity: a.identity, Clock: a.clock, Log: a.log, Hasher: hasher, PublicURL: a.cfg.PublicURL,
 	})
-	return a.accounts.Init(ctx)
+	if err := a.accounts.Init(ctx); err != nil {
+		return err
+	}
+	a.accounts.ConnectIdentity(a.identity)
+	return nil
 }
 
 func (a *app) Close() error { return a.eng.close() }
