@@ -153,7 +153,9 @@ func (s *Service) Ingest(ctx context.Context, p IngestParams) (*Result, error) {
 // delete also erases what the rejected-events log kept of the person.
 func (s *Service) ConnectIdentity(ids *identity.Service) {
 	ids.OnChange = func([]string) { s.ForgetIdentities() }
-	ids.OnErase(func(ctx context.Context, st identity.Store, _ []string, keys []identity.Key) error { return Erase(ctx, st, keys) })
+	ids.OnErase(func(ctx context.Context, st identity.Store, _ []string, keys []identity.Key) error {
+		return Erase(ctx, st, keys)
+	})
 }
 
 // ForgetIdentities drops the identity caches. Call it after changing
