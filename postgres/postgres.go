@@ -332,8 +332,9 @@ func dedupe(ss []string) []string {
 
 // The engine must fill every part's Store.
 var (
-	_ identity.Store = (*Queries)(nil)
-	_ events.Store   = (*Queries)(nil)
-	_ property.Store = (*Queries)(nil)
-	_ auth.Store     = (*Queries)(nil)
+	_ identity.Store  = (*Queries)(nil)
+	_ events.Store    = (*Queries)(nil)
+	_ property.Store  = (*Queries)(nil)
+	_ auth.Store      = (*Queries)(nil)
+	_ auth.OAuthStore = (*Queries)(nil)
 )

@@ -510,8 +510,9 @@ func chunk[T any](items []T, size int, fn func([]T) error) error {
 
 // The engine must fill every part's Store.
 var (
-	_ identity.Store = (*Queries)(nil)
-	_ events.Store   = (*Queries)(nil)
-	_ property.Store = (*Queries)(nil)
-	_ auth.Store     = (*Queries)(nil)
+	_ identity.Store  = (*Queries)(nil)
+	_ events.Store    = (*Queries)(nil)
+	_ property.Store  = (*Queries)(nil)
+	_ auth.Store      = (*Queries)(nil)
+	_ auth.OAuthStore = (*Queries)(nil)
 )

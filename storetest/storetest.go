@@ -27,6 +27,7 @@ type Store interface {
 	events.Store // includes identity.Store
 	property.Store
 	auth.Store
+	auth.OAuthStore
 }
 
 // Engine is an open database of one engine, as the suite drives it.
@@ -73,7 +74,7 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 // database for each subtest, closed by t.Cleanup; subtests run in parallel.
 func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
-		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests}
+		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests, oauthTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()
 		e := open(t)
