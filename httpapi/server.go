@@ -36,8 +36,13 @@ type Config struct {
 	Identity   *identity.Service
 	Properties *property.Service
 	Tokens     *auth.Service
-	Log        *slog.Logger
-	Clock      onramp.Clock
+	// OAuth makes each new property's default OpenID Connect client.
+	OAuth *auth.OAuth
+	// OIDC, if set, is the OpenID Connect provider (oidcop), served at
+	// /oauth/ and /.well-known/openid-configuration.
+	OIDC  http.Handler
+	Log   *slog.Logger
+	Clock onramp.Clock
 	// Registry receives the server's metrics; /metrics serves it.
 	Registry *prometheus.Registry
 	// Metrics, if set, were made with NewMetrics on Registry (so ingest
@@ -139,6 +144,12 @@ func (s *Server) routes() {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s.", r.Method, r.URL.Path))
 	})
 
+	// OpenID Connect provider. Registered whether or not one is
+	// configured, so the routes (and their documentation) do not depend
+	// on configuration.
+	m.HandleFunc("/oauth/", s.oidc)
+	m.HandleFunc("GET /.well-known/openid-configuration", s.oidc)
+
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	m.HandleFunc("GET /readyz", s.readyz)
@@ -155,6 +166,16 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Nothing at %s %s.", r.Method, r.URL.Path))
 	})
+}
+
+// oidc hands a request to the OpenID Connect provider. The provider
+// answers in OAuth's own error format, not with problem documents.
+func (s *Server) oidc(w http.ResponseWriter, r *http.Request) {
+	if s.OIDC == nil {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "The OpenID Connect provider is not configured on this server."))
+		return
+	}
+	s.OIDC.ServeHTTP(w, r)
 }
 
 // wrongMethod answers 405 with an Allow header when the path exists for

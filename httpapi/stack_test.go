@@ -35,6 +35,7 @@ type testStack struct {
 	ids    *identity.Service
 	props  *property.Service
 	tokens *auth.Service
+	oauth  *auth.OAuth
 	// prop is a property that accepts any origin; owner an owner API token.
 	prop  *property.Created
 	owner string
@@ -67,8 +68,18 @@ func newTestStack(t *testing.T) *testStack {
 	evs.ConnectIdentity(ids)
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
+	oauth, err := auth.NewOAuth(auth.OAuthConfig{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		IsRetryable: sqlite.IsRetryable, Properties: props, Clock: clock, Log: log, Issuer: "http://onramp.test:8080",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httpapi.New(httpapi.Config{
-		Events: evs, Identity: ids, Properties: props, Tokens: tokens,
+		Events: evs, Identity: ids, Properties: props, Tokens: tokens, OAuth: oauth,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
 		PublicURL: "http://onramp.test:8080",
 	})
@@ -84,7 +95,7 @@ func newTestStack(t *testing.T) *testStack {
 			t.Errorf("close: %v", err)
 		}
 	})
-	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens}
+	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens, oauth: oauth}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
 	return s

@@ -20,6 +20,7 @@ type store interface {
 	events.Store
 	property.Store
 	auth.Store
+	auth.OAuthStore
 }
 
 // engine is an open database of either kind, seen through the parts'
@@ -67,6 +68,7 @@ type app struct {
 	events     *events.Service
 	properties *property.Service
 	tokens     *auth.Service
+	oauth      *auth.OAuth
 }
 
 // openApp opens the database, applies migrations and wires the Services.
@@ -94,6 +96,18 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	a.events.ConnectIdentity(a.identity)
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
+	a.oauth, err = auth.NewOAuth(auth.OAuthConfig{
+		Read: eng.read,
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return eng.inTx(ctx, func(s store) error { return fn(s) })
+		},
+		IsRetryable: eng.isRetryable, Properties: a.properties, Clock: clock, Log: log,
+		Issuer: cfg.PublicURL, KeyEncryptionKey: cfg.keyEncryptionKey,
+	})
+	if err != nil {
+		eng.close()
+		return nil, err
+	}
 	return a, nil
 }
 
