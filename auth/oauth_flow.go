@@ -132,8 +132,14 @@ type FinishAuthRequestParams struct {
 	AMR       []string
 }
 
+// OAuthConsentRequired is the error code (OIDC Core §3.1.2.6) of a sign-in
+// that cannot finish because the person has not consented yet.
+const OAuthConsentRequired = "consent_required"
+
 // FinishAuthRequest marks a request signed in. A request is finished once:
-// a second call (another tab, a replayed form) is refused.
+// a second call (another tab, a replayed form) is refused. A client that
+// is not first-party gets nothing before the person consented to its
+// scopes (GrantConsent), whatever the sign-in page forgot.
 func (o *OAuth) FinishAuthRequest(ctx context.Context, p FinishAuthRequestParams) (*AuthRequest, error) {
 	if p.Subject == "" {
 		return nil, onramp.Errorf(onramp.EINVALID, "A finished sign-in request needs a subject.")
@@ -141,6 +147,15 @@ func (o *OAuth) FinishAuthRequest(ctx context.Context, p FinishAuthRequestParams
 	r, err := o.AuthRequest(ctx, p.ID)
 	if err != nil {
 		return nil, err
+	}
+	need, err := o.ConsentRequired(ctx, ConsentParams{Subject: p.Subject, ClientID: r.ClientID, Scopes: r.Scopes})
+	if err != nil {
+		return nil, err
+	}
+	if need {
+		e := onramp.Errorf(onramp.EFORBIDDEN, "The person has not consented to this client's scopes yet.")
+		e.Detail = oauthError(OAuthConsentRequired)
+		return nil, e
 	}
 	if p.AuthTime.IsZero() {
 		p.AuthTime = o.clock.Now()
@@ -221,14 +236,28 @@ func (o *OAuth) revokeReplayed(ctx context.Context, r *AuthRequest) error {
 	return nil
 }
 
+// CheckPostLogoutRedirect returns uri if it is one of the client's
+// registered post-logout redirect URIs, exactly. A logout page that got
+// the URI from a query string must ask this before redirecting there.
+func (o *OAuth) CheckPostLogoutRedirect(ctx context.Context, clientID, uri string) (string, error) {
+	c, err := o.Client(ctx, clientID)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(c.PostLogoutRedirectURIs, uri) {
+		return "", oauthErrorf(OAuthInvalidRequest, "The post_logout_redirect_uri is not registered for this client.")
+	}
+	return uri, nil
+}
+
 // --- tokens ---
 
 // IssueParams redeems a code.
 type IssueParams struct {
 	// ClientID is the authenticated client; it must be the request's.
-	ClientID    string
+	ClientID string
+	// AuthRequest is the request AuthRequestByCode found for the code.
 	AuthRequest *AuthRequest
-	Code        string
 	// Refresh adds a refresh token (the request has offline_access and the
 	// client may refresh).
 	Refresh bool
@@ -249,7 +278,7 @@ type Issued struct {
 // gets tokens. The loser, like any later replay, revokes the winner's.
 func (o *OAuth) IssueTokens(ctx context.Context, p IssueParams) (*Issued, error) {
 	r := p.AuthRequest
-	if r == nil || !r.Done || r.ClientID != p.ClientID {
+	if r == nil || !r.Done || r.ClientID != p.ClientID || r.CodeHash == "" {
 		return nil, errBadCode
 	}
 	var out *Issued
@@ -257,7 +286,7 @@ func (o *OAuth) IssueTokens(ctx context.Context, p IssueParams) (*Issued, error)
 	err := o.tx(ctx, func(st OAuthTxStore) error {
 		now := o.clock.Now()
 		out, replayed = nil, false
-		won, err := st.UseAuthCode(ctx, property.HashSecret(p.Code), now)
+		won, err := st.UseAuthCode(ctx, r.CodeHash, now)
 		if err != nil {
 			return err
 		}

@@ -298,7 +298,7 @@ func TestCodeReplayRevokesTheFirstTokens(t *testing.T) {
 	w := newWorld(t, nil)
 	app := w.property(t, "app", false)
 	r, code := w.signedIn(t, app.Client.ID, "offline_access")
-	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code, Refresh: true})
+	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
 	must(t, err)
 	if first.RefreshToken == "" || first.AccessToken.SessionID != "" || first.Family.SessionID != "" {
 		t.Errorf("an offline_access exchange: refresh %q, session %q/%q; want a refresh token bound to no session",
@@ -308,7 +308,7 @@ func TestCodeReplayRevokesTheFirstTokens(t *testing.T) {
 		t.Fatalf("first access token: %v", err)
 	}
 	// The same request object again (a second POST racing past the lookup).
-	_, err = w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code, Refresh: true})
+	_, err = w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
 	wantOAuthError(t, err, auth.OAuthInvalidGrant, "second redemption")
 	if _, err := w.oauth.AccessToken(w.ctx, first.AccessToken.ID); err == nil {
 		t.Error("the first exchange's access token is still active after a replay")
@@ -325,7 +325,7 @@ func TestConcurrentCodeExchange(t *testing.T) {
 	w := newWorld(t, nil)
 	app := w.property(t, "app", false)
 	for round := range 5 {
-		r, code := w.signedIn(t, app.Client.ID)
+		r, _ := w.signedIn(t, app.Client.ID)
 		var wg sync.WaitGroup
 		results := make([]*auth.Issued, 2)
 		errs := make([]error, 2)
@@ -333,7 +333,7 @@ func TestConcurrentCodeExchange(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i], errs[i] = w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code})
+				results[i], errs[i] = w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r})
 			}()
 		}
 		wg.Wait()
@@ -360,8 +360,8 @@ func TestConcurrentCodeExchange(t *testing.T) {
 func TestRefreshRotationAndReuse(t *testing.T) {
 	w := newWorld(t, nil)
 	app := w.property(t, "app", false)
-	r, code := w.signedIn(t, app.Client.ID, "offline_access", "email")
-	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code, Refresh: true})
+	r, _ := w.signedIn(t, app.Client.ID, "offline_access", "email")
+	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
 	must(t, err)
 	g, err := w.oauth.RefreshGrant(w.ctx, first.RefreshToken)
 	must(t, err)
@@ -398,8 +398,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	}
 
 	// Idle families expire.
-	r, code = w.signedIn(t, app.Client.ID, "offline_access")
-	fresh, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code, Refresh: true})
+	r, _ = w.signedIn(t, app.Client.ID, "offline_access")
+	fresh, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
 	must(t, err)
 	w.clock.add(31 * 24 * time.Hour)
 	_, err = w.oauth.RefreshGrant(w.ctx, fresh.RefreshToken)
@@ -409,8 +409,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 func TestConcurrentRefreshRotation(t *testing.T) {
 	w := newWorld(t, nil)
 	app := w.property(t, "app", false)
-	r, code := w.signedIn(t, app.Client.ID, "offline_access")
-	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code, Refresh: true})
+	r, _ := w.signedIn(t, app.Client.ID, "offline_access")
+	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
 	must(t, err)
 	var wg sync.WaitGroup
 	results := make([]*auth.Issued, 2)
@@ -440,8 +440,8 @@ func TestConcurrentRefreshRotation(t *testing.T) {
 func TestRevocationAndIntrospection(t *testing.T) {
 	w := newWorld(t, nil)
 	app, other := w.property(t, "app", false), w.property(t, "other", false)
-	r, code := w.signedIn(t, app.Client.ID, "offline_access")
-	is, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code, Refresh: true})
+	r, _ := w.signedIn(t, app.Client.ID, "offline_access")
+	is, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
 	must(t, err)
 	at := is.AccessToken
 
@@ -482,8 +482,8 @@ func TestRevocationAndIntrospection(t *testing.T) {
 	}
 
 	// Ending the session kills session-bound tokens only.
-	r, code = w.signedIn(t, app.Client.ID)
-	bound, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code})
+	r, _ = w.signedIn(t, app.Client.ID)
+	bound, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r})
 	must(t, err)
 	must(t, w.oauth.RevokeSessionTokens(w.ctx, "ses_1", "signed out"))
 	if _, err := w.oauth.AccessToken(w.ctx, bound.AccessToken.ID); err == nil {
@@ -491,8 +491,8 @@ func TestRevocationAndIntrospection(t *testing.T) {
 	}
 
 	// Expiry.
-	r, code = w.signedIn(t, app.Client.ID)
-	late, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Code: code})
+	r, _ = w.signedIn(t, app.Client.ID)
+	late, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r})
 	must(t, err)
 	w.clock.add(time.Hour)
 	if _, err := w.oauth.AccessToken(w.ctx, late.AccessToken.ID); err == nil {
@@ -575,9 +575,17 @@ func TestConsent(t *testing.T) {
 	if !ask(third.Client.ID, "openid", "email") {
 		t.Error("a third-party client needs no consent before any was given")
 	}
+	// The sign-in cannot finish before the person consented.
+	r, err := w.oauth.CreateAuthRequest(w.ctx, &auth.AuthRequest{ClientID: third.Client.ID, RedirectURI: redirect, ResponseType: "code", Scopes: []string{"openid", "email"}})
+	must(t, err)
+	_, err = w.oauth.FinishAuthRequest(w.ctx, auth.FinishAuthRequestParams{ID: r.ID, Subject: "per_ada"})
+	wantOAuthError(t, err, auth.OAuthConsentRequired, "finishing without consent")
 	must(t, w.oauth.GrantConsent(w.ctx, auth.ConsentParams{Subject: "per_ada", ClientID: third.Client.ID, Scopes: []string{"email"}}))
 	if ask(third.Client.ID, "openid", "email") {
 		t.Error("consent given, still asked")
+	}
+	if _, err := w.oauth.FinishAuthRequest(w.ctx, auth.FinishAuthRequestParams{ID: r.ID, Subject: "per_ada"}); err != nil {
+		t.Errorf("finishing after consent: %v", err)
 	}
 	if !ask(third.Client.ID, "openid", "email", "profile") {
 		t.Error("a new scope needs no consent")
