@@ -328,9 +328,9 @@ func TestEndSessionAndBackchannelLogout(t *testing.T) {
 	// Refused: an unregistered post-logout URI, a hint of another client.
 	for name, q := range map[string]url.Values{
 		"unregistered post_logout_redirect_uri": {"id_token_hint": {rawID}, "post_logout_redirect_uri": {"https://evil.example.com/"}},
-		"post-logout URI with a trailing slash":  {"id_token_hint": {rawID}, "post_logout_redirect_uri": {"https://app.example.com/bye/"}},
-		"id_token_hint of another client":        {"id_token_hint": {rawID}, "client_id": {other.prop.Client.ID}},
-		"forged id_token_hint":                   {"id_token_hint": {rawID[:len(rawID)-4] + "AAAA"}},
+		"post-logout URI with a trailing slash": {"id_token_hint": {rawID}, "post_logout_redirect_uri": {"https://app.example.com/bye/"}},
+		"id_token_hint of another client":       {"id_token_hint": {rawID}, "client_id": {other.prop.Client.ID}},
+		"forged id_token_hint":                  {"id_token_hint": {rawID[:len(rawID)-4] + "AAAA"}},
 	} {
 		resp := get(q)
 		if resp.StatusCode < 400 || resp.Header.Get("Location") != "" {
