@@ -106,6 +106,7 @@ type OAuth struct {
 	clients ttlCache[*Client]
 	tokens  ttlCache[*AccessToken]
 	keys    keyCache
+	group   txGroup
 }
 
 // NewOAuth checks cfg and returns the service.

@@ -283,7 +283,7 @@ func (o *OAuth) IssueTokens(ctx context.Context, p IssueParams) (*Issued, error)
 	}
 	var out *Issued
 	replayed := false
-	err := o.tx(ctx, func(st OAuthTxStore) error {
+	err := o.groupTx(ctx, func(st OAuthTxStore) error {
 		now := o.clock.Now()
 		out, replayed = nil, false
 		won, err := st.UseAuthCode(ctx, r.CodeHash, now)
@@ -367,7 +367,7 @@ func (o *OAuth) IssueClientToken(ctx context.Context, p ClientTokenParams) (*Iss
 	}
 	scopes := slices.DeleteFunc(slices.Clone(p.Scopes), func(s string) bool { return s == "" || slices.Contains(personScopes, s) })
 	t := o.newAccessToken(c.ID, c.ID, scopes, o.clock.Now())
-	if err := o.tx(ctx, func(st OAuthTxStore) error { return st.CreateAccessToken(ctx, t) }); err != nil {
+	if err := o.groupTx(ctx, func(st OAuthTxStore) error { return st.CreateAccessToken(ctx, t) }); err != nil {
 		return nil, fmt.Errorf("auth: client token: %w", err)
 	}
 	return &Issued{AccessToken: t}, nil
@@ -463,30 +463,33 @@ func (o *OAuth) RotateRefresh(ctx context.Context, p RotateParams) (*Issued, err
 	hash := property.HashSecret(p.Token)
 	var out *Issued
 	var reused *RefreshFamily
-	err := o.tx(ctx, func(st OAuthTxStore) error {
+	// refused is a client error found before anything was written: the
+	// transaction (shared with other requests) still commits.
+	var refused error
+	err := o.groupTx(ctx, func(st OAuthTxStore) error {
 		now := o.clock.Now()
-		out, reused = nil, nil
+		out, reused, refused = nil, nil, nil
 		rt, err := st.RefreshTokenByHash(ctx, hash)
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			refused = errBadRefresh
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		f, err := st.RefreshFamilyByID(ctx, rt.FamilyID)
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			refused = errBadRefresh
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if f.ClientID != p.ClientID {
-			return oauthErrorf(OAuthInvalidGrant, "The refresh token was issued to another client.")
-		}
-		if err := o.familyLive(f); err != nil {
-			return err
+		if refused = o.checkRotation(f, p); refused != nil {
+			return nil
 		}
 		scopes := f.Scopes
 		if len(p.Scopes) > 0 {
-			for _, s := range p.Scopes {
-				if !slices.Contains(f.Scopes, s) {
-					return oauthErrorf(OAuthInvalidScope, "The scope %q was not granted.", s)
-				}
-			}
 			scopes = p.Scopes
 		}
 		won, err := st.UseRefreshToken(ctx, hash, now)
@@ -514,13 +517,10 @@ func (o *OAuth) RotateRefresh(ctx context.Context, p RotateParams) (*Issued, err
 		return st.CreateAccessToken(ctx, at)
 	})
 	if err != nil {
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			return nil, errBadRefresh
-		}
-		if OAuthErrorCode(err) != "" {
-			return nil, err
-		}
 		return nil, fmt.Errorf("auth: rotate refresh token: %w", err)
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	if reused != nil {
 		if err := o.revokeReused(ctx, reused); err != nil {
@@ -529,6 +529,23 @@ func (o *OAuth) RotateRefresh(ctx context.Context, p RotateParams) (*Issued, err
 		return nil, errBadRefresh
 	}
 	return out, nil
+}
+
+// checkRotation refuses a rotation by another client, of a dead family, or
+// asking for scopes the family was not granted.
+func (o *OAuth) checkRotation(f *RefreshFamily, p RotateParams) error {
+	if f.ClientID != p.ClientID {
+		return oauthErrorf(OAuthInvalidGrant, "The refresh token was issued to another client.")
+	}
+	if err := o.familyLive(f); err != nil {
+		return err
+	}
+	for _, s := range p.Scopes {
+		if !slices.Contains(f.Scopes, s) {
+			return oauthErrorf(OAuthInvalidScope, "The scope %q was not granted.", s)
+		}
+	}
+	return nil
 }
 
 // ErrNotRefreshToken answers RefreshTokenInfo for anything that is not a

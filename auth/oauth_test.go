@@ -693,3 +693,49 @@ func TestSealedSigningKeys(t *testing.T) {
 		t.Error("a node with the wrong key encryption key signed with the sealed key")
 	}
 }
+
+// TestGroupedTokenWrites: concurrent token requests share transactions
+// (groupTx) and each still gets its own, stored token; refusals in a shared
+// transaction do not fail the others.
+func TestGroupedTokenWrites(t *testing.T) {
+	w := newWorld(t, nil)
+	app := w.property(t, "app", false)
+	const n = 64
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%4 == 0 {
+				// A refused rotation rides along in the same batches.
+				_, errs[i] = w.oauth.RotateRefresh(w.ctx, auth.RotateParams{ClientID: app.Client.ID, Token: "rt_unknown"})
+				return
+			}
+			is, err := w.oauth.IssueClientToken(w.ctx, auth.ClientTokenParams{ClientID: app.Client.ID})
+			if err == nil {
+				ids[i] = is.AccessToken.ID
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i := range n {
+		if i%4 == 0 {
+			wantOAuthError(t, errs[i], auth.OAuthInvalidGrant, "an unknown refresh token")
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		if seen[ids[i]] {
+			t.Fatalf("token %s issued twice", ids[i])
+		}
+		seen[ids[i]] = true
+		if _, err := w.db.Reader().AccessTokenByID(w.ctx, ids[i]); err != nil {
+			t.Errorf("token %d not stored: %v", i, err)
+		}
+	}
+}

@@ -89,6 +89,7 @@ type Provider struct {
 	sessionOf func(*http.Request) string
 	ping      func(context.Context) error
 	origins   originCache
+	people    claimantCache
 }
 
 // Endpoints, relative to the issuer (docs/design/auth.md §4).
@@ -318,7 +319,7 @@ func (p *Provider) fillClaims(ctx context.Context, info *oidc.UserInfo, clientID
 	if err != nil {
 		return oidcError(err)
 	}
-	person, err := p.accounts.Claimant(ctx, subject)
+	person, err := p.people.get(ctx, p.accounts, subject)
 	if err != nil {
 		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
 			return oidc.ErrAccessDenied().WithDescription("The account no longer exists.")
@@ -335,6 +336,42 @@ func (p *Provider) fillClaims(ctx context.Context, info *oidc.UserInfo, clientID
 		info.AppendClaims(k, v)
 	}
 	return nil
+}
+
+// claimantCache keeps what claims are made of for a few seconds: a
+// relying party that calls userinfo on every page view would otherwise
+// read the account and the person each time. A trait change reaches
+// userinfo within claimantTTL.
+type claimantCache struct {
+	mu sync.Mutex
+	m  map[string]cachedClaimant
+}
+
+type cachedClaimant struct {
+	c  *auth.Claimant
+	at time.Time
+}
+
+const claimantTTL = 5 * time.Second
+
+func (c *claimantCache) get(ctx context.Context, a Accounts, subject string) (*auth.Claimant, error) {
+	c.mu.Lock()
+	e, ok := c.m[subject]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < claimantTTL {
+		return e.c, nil
+	}
+	cl, err := a.Claimant(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 100_000 {
+		c.m = map[string]cachedClaimant{}
+	}
+	c.m[subject] = cachedClaimant{c: cl, at: time.Now()}
+	c.mu.Unlock()
+	return cl, nil
 }
 
 // --- CORS ---
