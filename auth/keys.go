@@ -296,6 +296,15 @@ func (o *OAuth) KeySet(ctx context.Context) ([]PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(keys) == 0 {
+		// Never publish an empty set: make the first key now.
+		if _, err := o.SigningKey(ctx); err != nil {
+			return nil, err
+		}
+		if keys, err = o.loadKeys(ctx); err != nil {
+			return nil, err
+		}
+	}
 	now := o.clock.Now()
 	out := make([]PublicKey, 0, len(keys))
 	for _, k := range keys {

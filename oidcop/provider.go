@@ -261,7 +261,7 @@ type endSessionParams struct{ redirectURI, state string }
 // intercept copies what storage needs from the request into its context:
 // the anonymous id the SDK adds to sign-in links (so that the sign-up can
 // stitch earlier browsing after proof), the browser's session, and the
-// end_session parameters.
+// end_session parameters. It also lets the key set be cached.
 func (p *Provider) intercept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -270,6 +270,10 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 			if aid := r.URL.Query().Get("onramp_aid"); aid != "" && len(aid) <= 200 {
 				ctx = context.WithValue(ctx, anonymousIDKey{}, aid)
 			}
+		case KeysPath:
+			// Relying parties may cache the key set: keys are published a
+			// day before they sign (auth/keys.go).
+			w.Header().Set("Cache-Control", "public, max-age=300")
 		case EndSessionPath:
 			if err := r.ParseForm(); err == nil {
 				ctx = context.WithValue(ctx, endSessionKey{}, endSessionParams{redirectURI: r.Form.Get("post_logout_redirect_uri"), state: r.Form.Get("state")})

@@ -134,8 +134,8 @@ func TestDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("keys = %d", resp.StatusCode)
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "public, max-age=300" {
+		t.Errorf("keys = %d, Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
 }
 

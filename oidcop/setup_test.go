@@ -92,6 +92,7 @@ type world struct {
 	provider *oidcop.Provider
 	accounts *accounts
 	srv      *httptest.Server
+	mux      *http.ServeMux
 	issuer   string
 	// person is a person with traits, a verified email and a phone.
 	person string
@@ -104,6 +105,9 @@ type world struct {
 
 type worldOptions struct {
 	sync string // SQLite synchronous pragma; default NORMAL
+	// sessionCookie, if set, names the cookie the provider reads the
+	// browser's session from (Config.SessionOf).
+	sessionCookie string
 }
 
 func newWorld(t testing.TB, opt worldOptions) *world {
@@ -145,13 +149,23 @@ func newWorld(t testing.TB, opt worldOptions) *world {
 	}
 	var key [32]byte
 	_, _ = rand.Read(key[:])
-	w.provider, err = oidcop.New(oidcop.Config{OAuth: w.oauth, Properties: props, Accounts: w.accounts, Log: log, CryptoKey: key, CryptoKeyID: "k1"})
+	cfg := oidcop.Config{OAuth: w.oauth, Properties: props, Accounts: w.accounts, Log: log, CryptoKey: key, CryptoKeyID: "k1", Ping: db.Ping}
+	if opt.sessionCookie != "" {
+		cfg.SessionOf = func(r *http.Request) string {
+			if c, err := r.Cookie(opt.sessionCookie); err == nil {
+				return c.Value
+			}
+			return ""
+		}
+	}
+	w.provider, err = oidcop.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux.Handle("/oauth/", w.provider)
 	mux.Handle("/.well-known/openid-configuration", w.provider)
 	mux.HandleFunc("GET /auth/sign-in", w.signInPage)
+	w.mux = mux
 
 	w.person = w.makePerson(ids)
 	return w
