@@ -16,6 +16,8 @@ import (
 
 	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/postgres"
+	"github.com/onramp-dev/onramp/postgres/pgtest"
 	"github.com/onramp-dev/onramp/property"
 	"github.com/onramp-dev/onramp/sqlite"
 )
@@ -41,6 +43,7 @@ func (c *clock) add(d time.Duration) {
 type world struct {
 	ctx   context.Context
 	db    *sqlite.DB
+	read  auth.OAuthStore // the engine's reader, whichever engine
 	clock *clock
 	oauth *auth.OAuth
 	props *property.Service
@@ -78,7 +81,46 @@ func worldOn(t testing.TB, db *sqlite.DB, kek []byte) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{ctx: context.Background(), db: db, clock: c, oauth: o, props: props}
+	return &world{ctx: context.Background(), db: db, read: db.Reader(), clock: c, oauth: o, props: props}
+}
+
+// newPostgresWorld is newWorld on PostgreSQL (REPEATABLE READ, so racing
+// writers fail and retry where SQLite serialises them), when
+// ONRAMP_TEST_POSTGRES_URL is set.
+func newPostgresWorld(t *testing.T, dbURL string) *world {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.Schema(dbURL), postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{now: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	props := property.NewService(db.Writer(), db.Reader(), c, log)
+	o, err := auth.NewOAuth(auth.OAuthConfig{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return db.InTx(ctx, func(q *postgres.Queries) error { return fn(q) })
+		},
+		IsRetryable: postgres.IsRetryable, Properties: props, Clock: c, Log: log, Issuer: "https://id.example.com",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{ctx: ctx, read: db.Reader(), clock: c, oauth: o, props: props}
+}
+
+// onEngines runs fn on SQLite, and on PostgreSQL when it is configured.
+func onEngines(t *testing.T, fn func(t *testing.T, w *world)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newWorld(t, nil)) })
+	t.Run("postgres", func(t *testing.T) {
+		dbURL := pgtest.Database(t, "Postgres half of the OAuth rules tests")
+		fn(t, newPostgresWorld(t, dbURL))
+	})
 }
 
 func must(t testing.TB, err error) {
@@ -164,7 +206,7 @@ func TestCreatePropertyMakesItsClient(t *testing.T) {
 	if conf.Client.Secret == "" || conf.Client.Secret[:3] != "cs_" {
 		t.Fatalf("client secret = %q, want cs_…", conf.Client.Secret)
 	}
-	stored, err := w.db.Reader().ClientByID(w.ctx, conf.Client.ID)
+	stored, err := w.read.ClientByID(w.ctx, conf.Client.ID)
 	must(t, err)
 	sum := sha256.Sum256([]byte(conf.Client.Secret))
 	if stored.SecretHash != hex.EncodeToString(sum[:]) || stored.PropertyID != conf.ID {
@@ -294,8 +336,9 @@ func TestAuthRequestRules(t *testing.T) {
 	}
 }
 
-func TestCodeReplayRevokesTheFirstTokens(t *testing.T) {
-	w := newWorld(t, nil)
+func TestCodeReplayRevokesTheFirstTokens(t *testing.T) { onEngines(t, testCodeReplay) }
+
+func testCodeReplay(t *testing.T, w *world) {
 	app := w.property(t, "app", false)
 	r, code := w.signedIn(t, app.Client.ID, "offline_access")
 	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
@@ -321,8 +364,9 @@ func TestCodeReplayRevokesTheFirstTokens(t *testing.T) {
 	wantOAuthError(t, err, auth.OAuthInvalidGrant, "lookup of a used code")
 }
 
-func TestConcurrentCodeExchange(t *testing.T) {
-	w := newWorld(t, nil)
+func TestConcurrentCodeExchange(t *testing.T) { onEngines(t, testConcurrentCodeExchange) }
+
+func testConcurrentCodeExchange(t *testing.T, w *world) {
 	app := w.property(t, "app", false)
 	for round := range 5 {
 		r, _ := w.signedIn(t, app.Client.ID)
@@ -357,8 +401,9 @@ func TestConcurrentCodeExchange(t *testing.T) {
 	}
 }
 
-func TestRefreshRotationAndReuse(t *testing.T) {
-	w := newWorld(t, nil)
+func TestRefreshRotationAndReuse(t *testing.T) { onEngines(t, testRefreshRotationAndReuse) }
+
+func testRefreshRotationAndReuse(t *testing.T, w *world) {
 	app := w.property(t, "app", false)
 	r, _ := w.signedIn(t, app.Client.ID, "offline_access", "email")
 	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
@@ -391,7 +436,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	}
 	_, err = w.oauth.RefreshGrant(w.ctx, third.RefreshToken)
 	wantOAuthError(t, err, auth.OAuthInvalidGrant, "the newest refresh token after reuse")
-	f, err := w.db.Reader().RefreshFamilyByID(w.ctx, first.Family.ID)
+	f, err := w.read.RefreshFamilyByID(w.ctx, first.Family.ID)
 	must(t, err)
 	if f.RevokedReason != "refresh token reuse" {
 		t.Errorf("family revoked reason = %q", f.RevokedReason)
@@ -406,8 +451,9 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	wantOAuthError(t, err, auth.OAuthInvalidGrant, "an idle family")
 }
 
-func TestConcurrentRefreshRotation(t *testing.T) {
-	w := newWorld(t, nil)
+func TestConcurrentRefreshRotation(t *testing.T) { onEngines(t, testConcurrentRefreshRotation) }
+
+func testConcurrentRefreshRotation(t *testing.T, w *world) {
 	app := w.property(t, "app", false)
 	r, _ := w.signedIn(t, app.Client.ID, "offline_access")
 	first, err := w.oauth.IssueTokens(w.ctx, auth.IssueParams{ClientID: app.Client.ID, AuthRequest: r, Refresh: true})
@@ -697,8 +743,9 @@ func TestSealedSigningKeys(t *testing.T) {
 // TestGroupedTokenWrites: concurrent token requests share transactions
 // (groupTx) and each still gets its own, stored token; refusals in a shared
 // transaction do not fail the others.
-func TestGroupedTokenWrites(t *testing.T) {
-	w := newWorld(t, nil)
+func TestGroupedTokenWrites(t *testing.T) { onEngines(t, testGroupedTokenWrites) }
+
+func testGroupedTokenWrites(t *testing.T, w *world) {
 	app := w.property(t, "app", false)
 	const n = 64
 	var wg sync.WaitGroup
@@ -734,7 +781,7 @@ func TestGroupedTokenWrites(t *testing.T) {
 			t.Fatalf("token %s issued twice", ids[i])
 		}
 		seen[ids[i]] = true
-		if _, err := w.db.Reader().AccessTokenByID(w.ctx, ids[i]); err != nil {
+		if _, err := w.read.AccessTokenByID(w.ctx, ids[i]); err != nil {
 			t.Errorf("token %d not stored: %v", i, err)
 		}
 	}
