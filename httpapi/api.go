@@ -82,8 +82,26 @@ type propertyInput struct {
 	Origins []string `json:"origins"`
 }
 
+// newPropertyInput is a property with its default OpenID Connect client.
+type newPropertyInput struct {
+	propertyInput
+	RedirectURIs           []string `json:"redirect_uris"`
+	Public                 bool     `json:"public"`
+	FirstParty             bool     `json:"first_party"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+}
+
+// propertyWithClient is a new property with its keys and client, the
+// secrets shown this once.
+type propertyWithClient struct {
+	*property.Created
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
 func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
-	var in propertyInput
+	var in newPropertyInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -92,12 +110,18 @@ func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "name is required"))
 		return
 	}
-	c, err := s.Properties.Create(r.Context(), property.CreateParams{Name: *in.Name, Origins: in.Origins})
+	c, err := s.OAuth.CreateProperty(r.Context(), auth.CreatePropertyParams{
+		Property: property.CreateParams{Name: *in.Name, Origins: in.Origins},
+		Client: auth.ClientParams{
+			RedirectURIs: in.RedirectURIs, Public: in.Public, FirstParty: in.FirstParty,
+			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, BackchannelLogoutURI: in.BackchannelLogoutURI,
+		},
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, http.StatusCreated, propertyWithClient{Created: c.Created, ClientID: c.Client.ID, ClientSecret: c.Client.Secret})
 }
 
 func (s *Server) getProperty(w http.ResponseWriter, r *http.Request) {

@@ -44,6 +44,11 @@ type Config struct {
 	// sign-in that was not for an auth request, pages redirect to
 	// return_to or /account.
 	Login Login
+	// OAuth makes each new property's default OpenID Connect client.
+	OAuth *auth.OAuth
+	// OIDC, if set, is the OpenID Connect provider (oidcop), served at
+	// /oauth/ and /.well-known/openid-configuration.
+	OIDC  http.Handler
 	Log   *slog.Logger
 	Clock onramp.Clock
 	// Registry receives the server's metrics; /metrics serves it.
@@ -154,6 +159,11 @@ func (s *Server) routes() {
 
 	// Hosted sign-in and account pages.
 	s.authPageRoutes(m)
+	// OpenID Connect provider. Registered whether or not one is
+	// configured, so the routes (and their documentation) do not depend
+	// on configuration.
+	m.HandleFunc("/oauth/", s.oidc)
+	m.HandleFunc("GET /.well-known/openid-configuration", s.oidc)
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -171,6 +181,16 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Nothing at %s %s.", r.Method, r.URL.Path))
 	})
+}
+
+// oidc hands a request to the OpenID Connect provider. The provider
+// answers in OAuth's own error format, not with problem documents.
+func (s *Server) oidc(w http.ResponseWriter, r *http.Request) {
+	if s.OIDC == nil {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "The OpenID Connect provider is not configured on this server."))
+		return
+	}
+	s.OIDC.ServeHTTP(w, r)
 }
 
 // wrongMethod answers 405 with an Allow header when the path exists for

@@ -43,6 +43,7 @@ type testStack struct {
 	outbox   *auth.Outbox
 	mailer   *recordingMailer
 	login    *recordingLogin
+	oauth    *auth.OAuth
 	// prop is a property that accepts any origin; owner an owner API token.
 	prop  *property.Created
 	owner string
@@ -82,6 +83,16 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 	evs.ConnectIdentity(ids)
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
+	oauth, err := auth.NewOAuth(auth.OAuthConfig{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		IsRetryable: sqlite.IsRetryable, Properties: props, Clock: clock, Log: log, Issuer: "http://onramp.test:8080",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Tiny argon2 parameters: the tests are about the rules, not the cost.
 	hasher, err := auth.NewArgon2id(auth.Argon2idConfig{Params: auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}})
 	if err != nil {
@@ -105,7 +116,7 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 	outbox := &auth.Outbox{Store: db.Reader(), InTx: accTx, Clock: authClock, Log: log, Mailer: mailer}
 	login := &recordingLogin{}
 	srv := httpapi.New(httpapi.Config{
-		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login,
+		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
 		PublicURL: publicURL,
 	})
@@ -122,7 +133,7 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 		}
 	})
 	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens,
-		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: login}
+		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: login, oauth: oauth}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
 	return s

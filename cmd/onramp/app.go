@@ -21,6 +21,7 @@ type store interface {
 	property.Store
 	auth.Store
 	auth.AccountStore
+	auth.OAuthStore
 }
 
 // engine is an open database of either kind, seen through the parts'
@@ -69,6 +70,7 @@ type app struct {
 	properties *property.Service
 	tokens     *auth.Service
 	accounts   *auth.Accounts
+	oauth      *auth.OAuth
 }
 
 // openApp opens the database, applies migrations and wires the Services.
@@ -97,6 +99,18 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	auth.EraseOnDelete(a.identity)
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
+	a.oauth, err = auth.NewOAuth(auth.OAuthConfig{
+		Read: eng.read,
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return eng.inTx(ctx, func(s store) error { return fn(s) })
+		},
+		IsRetryable: eng.isRetryable, Properties: a.properties, Clock: clock, Log: log,
+		Issuer: cfg.PublicURL, KeyEncryptionKey: cfg.keyEncryptionKey,
+	})
+	if err != nil {
+		eng.close()
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -38,6 +40,12 @@ type Config struct {
 	Argon2Time      string            `json:"argon2_time"`
 	Argon2Threads   string            `json:"argon2_threads"`
 	Argon2          auth.Argon2Params `json:"-"`
+	// KeyEncryptionKey (32 bytes, base64 or hex) seals the private halves
+	// of the OpenID Connect signing keys in the database. Environment or
+	// config file only: a flag would show it in the process list.
+	KeyEncryptionKey string `json:"key_encryption_key"`
+	// keyEncryptionKey is KeyEncryptionKey decoded by validate.
+	keyEncryptionKey []byte
 	// configuredPublicURL is PublicURL as the operator set it ("" when it
 	// was derived from the address): only a configured one may override
 	// what requests say about where Onramp is reached.
@@ -112,6 +120,9 @@ func (cf *configFlags) load() (Config, error) {
 			*targets[s.flag] = *cf.set[s.flag]
 		}
 	}
+	if v := os.Getenv("ONRAMP_KEY_ENCRYPTION_KEY"); v != "" {
+		cfg.KeyEncryptionKey = v
+	}
 	if v := os.Getenv("ONRAMP_TRUST_PROXY"); v == "1" || v == "true" {
 		cfg.TrustProxy = true
 	}
@@ -180,7 +191,29 @@ func (c *Config) validate() error {
 		}
 		f.set(n)
 	}
+	if c.KeyEncryptionKey != "" {
+		k, err := decodeKey(c.KeyEncryptionKey)
+		if err != nil {
+			return fmt.Errorf("key encryption key (ONRAMP_KEY_ENCRYPTION_KEY): %w", err)
+		}
+		c.keyEncryptionKey = k
+	}
 	return nil
+}
+
+// decodeKey reads a 32-byte key written as hex or base64 (standard or
+// URL alphabet, padded or not), e.g. from `openssl rand -base64 32`.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("must be 32 bytes as hex (64 characters) or base64 (44 characters), such as the output of openssl rand -base64 32")
 }
 
 // sqlitePath is the database file when no Postgres URL is set.

@@ -68,7 +68,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	srv := httpapi.New(httpapi.Config{
-		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts,
+		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth,
 		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
 		Ready: a.eng.ping,
 	})
@@ -94,7 +94,8 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.eng.background(workCtx, log) }()
 	}
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.oauth.RunUpkeep(workCtx) }()
 	go func() { defer wg.Done(); a.events.Run(workCtx) }()
 	go func() { defer wg.Done(); outbox.Run(workCtx) }()
 	go func() {
