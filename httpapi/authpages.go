@@ -86,7 +86,17 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, kind, page, ti
 	s.render(w, r, http.StatusOK, page, v)
 }
 
+// signInPage first lets a live session answer an OIDC request without a
+// page (single sign-on across properties, prompt=none); otherwise it asks.
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	if ar := authRequestParam(r); ar != "" {
+		if lr, ok := s.Login.(LoginResumer); ok {
+			ses, _ := s.Accounts.CheckSession(r.Context(), s.sessionSecret(r))
+			if lr.ResumeLogin(w, r, ar, ses) {
+				return
+			}
+		}
+	}
 	s.flowPage(w, r, auth.FlowSignIn, "sign_in", "title_sign_in")
 }
 

@@ -181,3 +181,13 @@ func restartPath(path string) string {
 	}
 	return "/auth/sign-in"
 }
+
+// SessionIDOf is the id of the browser's live session, or "" (the OIDC
+// provider binds its callback to the browser that signed in).
+func (s *Server) SessionIDOf(r *http.Request) string {
+	ses, err := s.Accounts.CheckSession(r.Context(), s.sessionSecret(r))
+	if err != nil {
+		return ""
+	}
+	return ses.ID
+}

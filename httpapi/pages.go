@@ -122,6 +122,8 @@ type view struct {
 	LinkHref string
 	LinkText string
 	Account  *accountView
+	Scopes   []string    // consent: what the client will see, in words
+	Logout   *logoutView // logout confirmation: where to go afterwards
 
 	locale *locale
 }

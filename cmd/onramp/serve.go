@@ -66,9 +66,16 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var srv *httpapi.Server
+	provider, login, logouts, err := a.openProvider(ctx, func(r *http.Request) string { return srv.SessionIDOf(r) })
+	if err != nil {
+		return err
+	}
+	outbox.Logout = logouts
 
-	srv := httpapi.New(httpapi.Config{
+	srv = httpapi.New(httpapi.Config{
 		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth,
+		OIDC: provider, Login: login,
 		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
 		Ready: a.eng.ping,
 	})
