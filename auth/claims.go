@@ -208,6 +208,7 @@ func (o *OAuth) GrantConsent(ctx context.Context, p ConsentParams) error {
 	if err != nil {
 		return fmt.Errorf("auth: grant consent: %w", err)
 	}
+	o.record(ctx, OAuthEvent{Action: "oauth.consent_granted", Outcome: OutcomeSuccess, Subject: p.Subject, ClientID: p.ClientID, Detail: map[string]any{"scopes": p.Scopes}})
 	return nil
 }
 

@@ -107,6 +107,8 @@ type OAuth struct {
 	tokens  ttlCache[*AccessToken]
 	keys    keyCache
 	group   txGroup
+
+	recorder oauthRecorder
 }
 
 // NewOAuth checks cfg and returns the service.

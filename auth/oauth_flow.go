@@ -173,6 +173,8 @@ func (o *OAuth) FinishAuthRequest(ctx context.Context, p FinishAuthRequestParams
 		return nil, onramp.Errorf(onramp.ECONFLICT, "This sign-in request is finished already.")
 	}
 	r.Subject, r.SessionID, r.AuthTime, r.AMR, r.Done = d.Subject, d.SessionID, d.AuthTime, d.AMR, true
+	o.record(ctx, OAuthEvent{Action: "oauth.authorized", Outcome: OutcomeSuccess, Subject: r.Subject, ClientID: r.ClientID, SessionID: r.SessionID,
+		Detail: map[string]any{"scopes": r.Scopes}})
 	return r, nil
 }
 
@@ -233,6 +235,8 @@ func (o *OAuth) revokeReplayed(ctx context.Context, r *AuthRequest) error {
 	}
 	o.tokens.forget(ids...)
 	o.log.WarnContext(ctx, "oauth: authorization code replayed; its tokens are revoked", "auth_request", r.ID, "client", r.ClientID, "tokens_revoked", len(ids))
+	o.record(ctx, OAuthEvent{Action: "oauth.code_replayed", Outcome: OutcomeDenied, Subject: r.Subject, ClientID: r.ClientID, SessionID: r.SessionID,
+		Detail: map[string]any{"tokens_revoked": len(ids)}})
 	return nil
 }
 
@@ -431,6 +435,8 @@ func (o *OAuth) revokeReused(ctx context.Context, f *RefreshFamily) error {
 		return err
 	}
 	o.log.WarnContext(ctx, "oauth: refresh token reused; its family is revoked", "family", f.ID, "client", f.ClientID, "subject", f.Subject, "tokens_revoked", len(ids))
+	o.record(ctx, OAuthEvent{Action: "auth.refresh_token_reused", Outcome: OutcomeDenied, Subject: f.Subject, ClientID: f.ClientID,
+		Detail: map[string]any{"tokens_revoked": len(ids)}, Timeline: "auth.refresh_token_reused"})
 	return nil
 }
 

@@ -133,6 +133,7 @@ func (a *app) openAccounts(ctx context.Context) error {
 		return err
 	}
 	a.accounts.ConnectIdentity(a.identity)
+	a.oauth.SetRecorder(a.accounts)
 	return nil
 }
 
