@@ -633,3 +633,48 @@ func BenchmarkCheckSession(b *testing.B) {
 		}
 	})
 }
+
+func TestReplaceSession(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	var logouts []auth.BackchannelLogout
+	r.outbox.Logout = logoutFunc(func(l auth.BackchannelLogout) { logouts = append(logouts, l) })
+	first := r.signUp("ada@example.com", goodPassword, "")
+	must(t, r.acc.AddSessionClient(ctx, first.Session.ID, "cli_a"))
+
+	// Ada signs in again in the same browser (prompt=login at site B).
+	ref := r.start(auth.FlowSignIn, "")
+	if _, err := r.acc.SignInPassword(ctx, auth.PasswordParams{FlowRef: ref, Email: "ada@example.com", Password: goodPassword, Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.acc.Complete(ctx, ref, r.info)
+	must(t, err)
+	must(t, r.acc.ReplaceSession(ctx, first.Secret, second, r.info))
+	r.deliver()
+	if len(logouts) != 0 {
+		t.Errorf("re-signing in sent back-channel logouts %+v: site A must stay signed in", logouts)
+	}
+	if _, err := r.acc.CheckSession(ctx, first.Secret); err == nil {
+		t.Error("the replaced session still works")
+	}
+	// A logout now still reaches site A.
+	if _, err := r.acc.SignOut(ctx, second.Secret, r.info); err != nil {
+		t.Fatal(err)
+	}
+	r.deliver()
+	if len(logouts) != 1 || logouts[0].ClientID != "cli_a" {
+		t.Errorf("logouts after sign-out = %+v, want one to cli_a", logouts)
+	}
+
+	// Someone else's session in the browser (planted) is ended as a
+	// sign-out.
+	eve := r.signUp("eve@example.com", goodPassword, "")
+	ada := r.signUp("ada2@example.com", goodPassword, "")
+	must(t, r.acc.ReplaceSession(ctx, eve.Secret, ada, r.info))
+	if _, err := r.acc.CheckSession(ctx, eve.Secret); err == nil {
+		t.Error("a planted session of another person survived the sign-in")
+	}
+	if _, err := r.acc.CheckSession(ctx, ada.Secret); err != nil {
+		t.Errorf("the new session: %v", err)
+	}
+}

@@ -271,15 +271,14 @@ func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, ref string, s
 }
 
 // signedIn hands the browser its new session. A session cookie the
-// browser already had (perhaps planted by someone else) is ended first,
-// so a fixed value never becomes a signed-in session. Then the OIDC
+// browser already had is replaced (Accounts.ReplaceSession): someone
+// else's (perhaps planted) is ended, so a fixed value never becomes a
+// signed-in session; the same person's hands its clients on. Then the OIDC
 // request the flow was for is finished, or the browser goes to return_to
 // or the account page.
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
-	if old := s.sessionSecret(r); old != "" && old != g.Secret {
-		if _, err := s.Accounts.SignOut(r.Context(), old, s.requestInfo(r)); err != nil {
-			s.log.WarnContext(r.Context(), "end the previous session", "err", err, "request_id", requestID(r.Context()))
-		}
+	if err := s.Accounts.ReplaceSession(r.Context(), s.sessionSecret(r), g, s.requestInfo(r)); err != nil {
+		s.log.WarnContext(r.Context(), "end the previous session", "err", err, "request_id", requestID(r.Context()))
 	}
 	s.setSessionCookie(w, g)
 	s.clearCookie(w, flowCookie)
