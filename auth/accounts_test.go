@@ -678,3 +678,26 @@ func TestReplaceSession(t *testing.T) {
 		t.Errorf("the new session: %v", err)
 	}
 }
+
+func TestRefusalsCannotFloodTheAuditLog(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	written := 0
+	for i := 0; i < 100; i++ {
+		ok, err := r.acc.RecordRefusal(ctx, auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, IP: "192.0.2.1"})
+		must(t, err)
+		if ok {
+			written++
+		}
+	}
+	if written < 20 || written > 21 {
+		t.Errorf("%d of 100 refusals from one IP in an instant were written, want the burst of 20", written)
+	}
+	if ok, _ := r.acc.RecordRefusal(ctx, auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, IP: "192.0.2.2"}); !ok {
+		t.Error("another IP's refusal was dropped")
+	}
+	r.clock.Add(5 * time.Second)
+	if ok, _ := r.acc.RecordRefusal(ctx, auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, IP: "192.0.2.1"}); !ok {
+		t.Error("the bucket did not refill")
+	}
+}
