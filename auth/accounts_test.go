@@ -701,3 +701,23 @@ func TestRefusalsCannotFloodTheAuditLog(t *testing.T) {
 		t.Error("the bucket did not refill")
 	}
 }
+
+func TestPrefillOnlyForTheSameBrowser(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.observe(`{"name":"Ada Lovelace","company":"Acme"}`, identity.Key{Type: identity.Email, Value: "ada@example.com"}, identity.Key{Type: identity.AnonymousID, Value: "ada-browser"})
+	p, err := r.acc.Prefill(ctx, r.start(auth.FlowSignUp, "ada-browser"))
+	must(t, err)
+	if p == nil || p.Email != "ada@example.com" || p.Name != "Ada Lovelace" {
+		t.Errorf("prefill in Ada's browser = %+v", p)
+	}
+	for _, anon := range []string{"", "another-browser"} {
+		p, err := r.acc.Prefill(ctx, r.start(auth.FlowSignUp, anon))
+		must(t, err)
+		if p != nil {
+			t.Errorf("prefill with anonymous id %q = %+v, want nothing", anon, p)
+		}
+	}
+	// Typing Ada's email in another browser reveals nothing either: the
+	// sign-up answer is the same Step as for anyone (TestSameAnswerForEveryEmail).
+}
