@@ -171,6 +171,10 @@ func backAt(t *testing.T, p *webPage, prefix string) url.Values {
 // back-channel logout event and no nonce. It answers 400 to anything else
 // (so Onramp would retry) and remembers what it got.
 type logoutReceiver struct {
+	// onToken, if set, is called with each token that verified: the app
+	// ends its sessions there.
+	onToken func(*oidc.LogoutToken)
+
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	tokens   []*oidc.LogoutToken
@@ -205,6 +209,10 @@ func (l *logoutReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if l.onToken != nil {
+		l.onToken(lt)
 	}
 }
 
