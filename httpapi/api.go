@@ -80,6 +80,8 @@ func (s *Server) listProperties(w http.ResponseWriter, r *http.Request) {
 type propertyInput struct {
 	Name    *string  `json:"name"`
 	Origins []string `json:"origins"`
+	// Theme replaces the whole theme; {} removes it.
+	Theme *property.Theme `json:"theme"`
 }
 
 // newPropertyInput is a property with its default OpenID Connect client.
@@ -110,8 +112,12 @@ func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "name is required"))
 		return
 	}
+	var theme property.Theme
+	if in.Theme != nil {
+		theme = *in.Theme
+	}
 	c, err := s.OAuth.CreateProperty(r.Context(), auth.CreatePropertyParams{
-		Property: property.CreateParams{Name: *in.Name, Origins: in.Origins},
+		Property: property.CreateParams{Name: *in.Name, Origins: in.Origins, Theme: theme},
 		Client: auth.ClientParams{
 			RedirectURIs: in.RedirectURIs, Public: in.Public, FirstParty: in.FirstParty,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, BackchannelLogoutURI: in.BackchannelLogoutURI,
@@ -144,7 +150,7 @@ func (s *Server) updateProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	up, err := s.Properties.Update(r.Context(), property.UpdateParams{ID: p.ID, Name: in.Name, Origins: in.Origins})
+	up, err := s.Properties.Update(r.Context(), property.UpdateParams{ID: p.ID, Name: in.Name, Origins: in.Origins, Theme: in.Theme})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
