@@ -35,6 +35,7 @@ type LoginOrigins interface {
 
 func (s *Server) authPageRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /auth/assets/auth.css", s.authCSS)
+	m.HandleFunc("GET /auth/theme/{file}", s.themeCSS)
 	m.HandleFunc("GET /auth/sign-in", s.signInPage)
 	m.HandleFunc("POST /auth/sign-in", s.guardPost(s.signInPost))
 	m.HandleFunc("GET /auth/sign-up", s.signUpPage)
