@@ -32,20 +32,29 @@ const maxAPIBody = 1 << 20
 // decodeJSON reads a JSON body strictly: right content type, size limit,
 // no unknown fields, one value.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeJSONBody(w, r, v, maxAPIBody, false)
+}
+
+// decodeJSONBody is decodeJSON with a size limit; optional accepts an
+// empty body (v stays as it is).
+func decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, limit int64, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return onramp.Errorf(onramp.EINVALID, "Content-Type must be application/json.")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return onramp.Errorf(onramp.ETOOLARGE, "The body is larger than 1 MB.")
+			return onramp.Errorf(onramp.ETOOLARGE, "The body is larger than %s.", sizeText(limit))
 		}
 		if errors.Is(err, io.EOF) {
+			if optional {
+				return nil
+			}
 			return onramp.Errorf(onramp.EINVALID, "The body is empty; send a JSON object.")
 		}
 		var te *json.UnmarshalTypeError
@@ -64,6 +73,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return onramp.Errorf(onramp.EINVALID, "The body must hold one JSON value.")
 	}
 	return nil
+}
+
+// sizeText is a body limit in words: "1 MB", "16 KB".
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n>>10, 10) + " KB"
 }
 
 // --- properties ---
