@@ -124,6 +124,9 @@ type view struct {
 	Account  *accountView
 	Scopes   []string    // consent: what the client will see, in words
 	Logout   *logoutView // logout confirmation: where to go afterwards
+	// Theme is the look of the auth request's client's property (nil:
+	// Onramp's own); render fills it.
+	Theme *themeView
 
 	locale *locale
 }
@@ -201,11 +204,18 @@ func (v *view) addError(err error) {
 // during an OIDC sign-in, the client's redirect origins, because Chrome
 // applies form-action to the redirects that follow a form post), and no
 // framing (clickjacking).
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'"
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:%s; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'"
 
 // render writes a page with status. The page is rendered into a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	imgExtra := ""
+	if v.Theme == nil && v.AuthRequest != "" {
+		v.Theme = s.pageTheme(r.Context(), v.AuthRequest)
+	}
+	if v.Theme != nil && v.Theme.logoOrigin != "" {
+		imgExtra = " " + v.Theme.logoOrigin
+	}
 	var buf bytes.Buffer
 	if err := s.pages.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err, "request_id", requestID(r.Context()))
@@ -223,7 +233,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", fmt.Sprintf(pageCSP, extra))
+	h.Set("Content-Security-Policy", fmt.Sprintf(pageCSP, imgExtra, extra))
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -30,7 +30,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":               {"serve [flags]", "run Onramp (HTTP API, ingest, bus)", runServe},
 		"migrate":             {"migrate [flags]", "apply database migrations and exit", runMigrate},
-		"property create":     {"property create --name NAME [--origin URL]… [--redirect-uri URL]… [--public] [--first-party] [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--json]", "add a web property with its OpenID Connect client and print its keys", runPropertyCreate},
+		"property create":     {"property create --name NAME [--origin URL]… [--redirect-uri URL]… [--public] [--first-party] [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--logo-url URL] [--color-primary #RRGGBB] [--color-accent #RRGGBB] [--json]", "add a web property with its OpenID Connect client and print its keys", runPropertyCreate},
 		"property list":       {"property list [--json]", "list properties", runPropertyList},
 		"property revoke-key": {"property revoke-key --property ID|NAME --key write|secret [--json]", "replace a property's key", runPropertyRevoke},
 		"token create":        {"token create [--name NAME] [--role owner|admin|developer|marketer|support] [--json]", "make an API token for /api", runTokenCreate},
