@@ -308,16 +308,13 @@ func (s *Accounts) VerifyEmailCode(ctx context.Context, p VerifyCodeParams) (*St
 		if err != nil {
 			return err
 		}
-		c, err := st.LatestCode(ctx, f.ID, CodeSignIn)
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			c, err = st.LatestCode(ctx, f.ID, CodeVerifyEmail)
-		}
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			wrong = true
-			return nil
-		}
+		c, err := latestCodeFor(ctx, st, f)
 		if err != nil {
 			return err
+		}
+		if c == nil {
+			wrong = true
+			return nil
 		}
 		now := s.cfg.Clock.Now()
 		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= c.MaxAttempts {
@@ -388,6 +385,11 @@ func (s *Accounts) RedeemLink(ctx context.Context, p LinkParams) (*Step, string,
 		if err != nil {
 			return err
 		}
+		// The flow moved on to another address since this link was sent:
+		// the link proves the old one, not the flow's.
+		if c.Email != f.Email {
+			return errBadLink
+		}
 		if used, err := st.UseCode(ctx, c.ID, now); err != nil || !used {
 			if err == nil {
 				err = errBadLink
@@ -409,6 +411,28 @@ func (s *Accounts) RedeemLink(ctx context.Context, p LinkParams) (*Step, string,
 }
 
 var errBadLink = onramp.Errorf(onramp.EINVALID, "This link has expired or was used already. Ask for a new one.")
+
+// latestCodeFor is the newest sign-in or verification code sent to the
+// flow's current email, nil when there is none. A code sent to an address
+// the flow had before never counts: a visitor who asks for a code to their
+// own address and then switches the flow to someone else's must not prove
+// the other address with it.
+func latestCodeFor(ctx context.Context, st AccountStore, f *Flow) (*OneTimeCode, error) {
+	var best *OneTimeCode
+	for _, purpose := range []string{CodeSignIn, CodeVerifyEmail} {
+		c, err := st.LatestCode(ctx, f.ID, purpose)
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Email == f.Email && (best == nil || c.CreatedAt.After(best.CreatedAt)) {
+			best = c
+		}
+	}
+	return best, nil
+}
 
 // accountByEmail returns the account of the person who owns email, and
 // that person's root id (empty when nobody owns it).
