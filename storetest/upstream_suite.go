@@ -149,6 +149,8 @@ var upstreamTests = []test{
 			t.Errorf("another person's link after the erase: %v", err)
 		}
 		// The upstream user of an erased account can be linked anew.
-		e.tx(t, func(s Store) error { return s.CreateUpstreamLink(e.ctx, newLink("google", "g1", "per_new", at(time.Hour))) })
+		e.tx(t, func(s Store) error {
+			return s.CreateUpstreamLink(e.ctx, newLink("google", "g1", "per_new", at(time.Hour)))
+		})
 	}},
 }
