@@ -85,8 +85,9 @@ type Accounts struct {
 }
 
 // serverKeys are the secrets every node shares, made by the first start.
+// upstream seals the client secrets of upstream identity providers.
 type serverKeys struct {
-	csrf, code, ident []byte
+	csrf, code, ident, upstream []byte
 }
 
 // NewAccounts returns the account rules. Call Init before use.
@@ -117,7 +118,7 @@ func (s *Accounts) Init(ctx context.Context) error {
 			for _, k := range []struct {
 				name string
 				dst  *[]byte
-			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}} {
+			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"upstream_secrets", &s.keys.upstream}} {
 				fresh := make([]byte, 32)
 				_, _ = rand.Read(fresh)
 				v, err := st.ServerSecret(ctx, k.name, fresh, s.cfg.Clock.Now())
