@@ -59,23 +59,25 @@ func TestUpstreamConfigRefusals(t *testing.T) {
 	ctx := context.Background()
 	ok := auth.AddUpstreamParams{Preset: "oidc", Name: "idp", Issuer: "https://idp.example.com", ClientID: "c", ClientSecret: "s"}
 	for what, change := range map[string]func(p *auth.AddUpstreamParams){
-		"unknown preset":       func(p *auth.AddUpstreamParams) { p.Preset = "facebook" },
-		"oidc without issuer":  func(p *auth.AddUpstreamParams) { p.Issuer = "" },
-		"oidc without name":    func(p *auth.AddUpstreamParams) { p.Name = "" },
-		"plain http issuer":    func(p *auth.AddUpstreamParams) { p.Issuer = "http://idp.example.com" },
-		"issuer with query":    func(p *auth.AddUpstreamParams) { p.Issuer = "https://idp.example.com/?x=1" },
-		"name with capitals":   func(p *auth.AddUpstreamParams) { p.Name = "IdP" },
-		"name with a slash":    func(p *auth.AddUpstreamParams) { p.Name = "a/b" },
-		"no client id":         func(p *auth.AddUpstreamParams) { p.ClientID = "" },
-		"no client secret":     func(p *auth.AddUpstreamParams) { p.ClientSecret = "" },
-		"no openid scope":      func(p *auth.AddUpstreamParams) { p.Scopes = []string{"email"} },
-		"scope with a space":   func(p *auth.AddUpstreamParams) { p.Scopes = []string{"openid", "a b"} },
-		"trusted microsoft":    func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.TrustEmail = "microsoft", "", ptr(true) },
-		"google issuer moved":  func(p *auth.AddUpstreamParams) { p.Preset = "google" },
-		"tenant on google":     func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.Tenant = "google", "", "common" },
-		"api base on oidc":     func(p *auth.AddUpstreamParams) { p.APIBase = "https://api.example.com" },
-		"github api over http": func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.APIBase = "github", "", "http://api.example.com" },
-		"bad tenant":           func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.Tenant = "microsoft", "", "a/b" },
+		"unknown preset":      func(p *auth.AddUpstreamParams) { p.Preset = "facebook" },
+		"oidc without issuer": func(p *auth.AddUpstreamParams) { p.Issuer = "" },
+		"oidc without name":   func(p *auth.AddUpstreamParams) { p.Name = "" },
+		"plain http issuer":   func(p *auth.AddUpstreamParams) { p.Issuer = "http://idp.example.com" },
+		"issuer with query":   func(p *auth.AddUpstreamParams) { p.Issuer = "https://idp.example.com/?x=1" },
+		"name with capitals":  func(p *auth.AddUpstreamParams) { p.Name = "IdP" },
+		"name with a slash":   func(p *auth.AddUpstreamParams) { p.Name = "a/b" },
+		"no client id":        func(p *auth.AddUpstreamParams) { p.ClientID = "" },
+		"no client secret":    func(p *auth.AddUpstreamParams) { p.ClientSecret = "" },
+		"no openid scope":     func(p *auth.AddUpstreamParams) { p.Scopes = []string{"email"} },
+		"scope with a space":  func(p *auth.AddUpstreamParams) { p.Scopes = []string{"openid", "a b"} },
+		"trusted microsoft":   func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.TrustEmail = "microsoft", "", ptr(true) },
+		"google issuer moved": func(p *auth.AddUpstreamParams) { p.Preset = "google" },
+		"tenant on google":    func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.Tenant = "google", "", "common" },
+		"api base on oidc":    func(p *auth.AddUpstreamParams) { p.APIBase = "https://api.example.com" },
+		"github api over http": func(p *auth.AddUpstreamParams) {
+			p.Preset, p.Issuer, p.APIBase = "github", "", "http://api.example.com"
+		},
+		"bad tenant": func(p *auth.AddUpstreamParams) { p.Preset, p.Issuer, p.Tenant = "microsoft", "", "a/b" },
 	} {
 		p := ok
 		change(&p)
