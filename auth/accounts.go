@@ -43,6 +43,9 @@ type Config struct {
 	// ProductName appears in emails ("Your Acme sign-in code").
 	ProductName string
 	Limits      Limits
+	// Upstream, if set, connects to upstream identity providers; without
+	// it, signing in through one is off.
+	Upstream UpstreamConnector
 	// Lifetimes; zero picks the defaults below.
 	SessionLifetime time.Duration
 	SessionIdle     time.Duration
