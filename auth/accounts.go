@@ -139,6 +139,9 @@ func (s *Accounts) Init(ctx context.Context) error {
 	return nil
 }
 
+// PublicURL is Onramp's own origin, as configured.
+func (s *Accounts) PublicURL() string { return s.cfg.PublicURL }
+
 // CSRFToken is the token a form of the flow or session id must carry.
 func (s *Accounts) CSRFToken(bindTo string) string {
 	return macString(s.keys.csrf, "csrf", bindTo)

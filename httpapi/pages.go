@@ -122,8 +122,10 @@ type view struct {
 	LinkHref string
 	LinkText string
 	Account  *accountView
-	Scopes   []string    // consent: what the client will see, in words
-	Logout   *logoutView // logout confirmation: where to go afterwards
+	// Providers are the upstream sign-in buttons (sign-in and sign-up).
+	Providers []providerButton
+	Scopes    []string    // consent: what the client will see, in words
+	Logout    *logoutView // logout confirmation: where to go afterwards
 
 	locale *locale
 }
@@ -206,12 +208,20 @@ const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; for
 // render writes a page with status. The page is rendered into a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	var upstreamOrigins string
+	if name == "sign_in" || name == "sign_up" {
+		// The buttons post here and are redirected to the provider;
+		// Chrome checks form-action along that redirect.
+		var origins []string
+		v.Providers, origins = s.upstreamButtons(r.Context())
+		upstreamOrigins = formActionOrigins(origins)
+	}
 	var buf bytes.Buffer
 	if err := s.pages.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err, "request_id", requestID(r.Context()))
 		status, buf = http.StatusInternalServerError, *bytes.NewBufferString("Internal error.\n")
 	}
-	extra := ""
+	extra := upstreamOrigins
 	if v.AuthRequest != "" {
 		if lo, ok := s.Login.(LoginOrigins); ok {
 			for _, o := range lo.FormActionOrigins(r.Context(), v.AuthRequest) {
