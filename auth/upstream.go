@@ -195,6 +195,12 @@ func (s *Accounts) UpstreamCallback(ctx context.Context, p UpstreamCallbackParam
 	refused := ""
 	err := s.cfg.InTx(ctx, func(st TxStore) error {
 		f, err := s.flow(ctx, st, p.FlowRef)
+		if errors.Is(err, errFlowGone) {
+			// No flow in this browser (expired, finished, or never
+			// started here: a replayed or planted answer).
+			refused = "no_flow"
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -229,7 +235,11 @@ func (s *Accounts) UpstreamCallback(ctx context.Context, p UpstreamCallbackParam
 		}
 		return nil, answer
 	}
-	if refused != "" {
+	switch refused {
+	case "":
+	case "no_flow":
+		return fail(refused, errFlowGone)
+	default:
 		return fail(refused, errUpstreamState)
 	}
 	if p.Error != "" {
