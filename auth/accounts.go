@@ -17,10 +17,11 @@ import (
 )
 
 // TxStore is what one write transaction offers the account rules: their
-// own tables and the identity store, so that an account and the person it
-// attaches to change together.
+// own tables (accounts and their upstream links) and the identity store,
+// so that an account and the person it attaches to change together.
 type TxStore interface {
 	AccountStore
+	UpstreamStore
 	identity.Store
 }
 
@@ -42,6 +43,9 @@ type Config struct {
 	// ProductName appears in emails ("Your Acme sign-in code").
 	ProductName string
 	Limits      Limits
+	// Upstream, if set, connects to upstream identity providers; without
+	// it, signing in through one is off.
+	Upstream UpstreamConnector
 	// Lifetimes; zero picks the defaults below.
 	SessionLifetime time.Duration
 	SessionIdle     time.Duration
@@ -87,8 +91,9 @@ type Accounts struct {
 }
 
 // serverKeys are the secrets every node shares, made by the first start.
+// upstream seals the client secrets of upstream identity providers.
 type serverKeys struct {
-	csrf, code, ident []byte
+	csrf, code, ident, upstream []byte
 }
 
 // NewAccounts returns the account rules. Call Init before use.
@@ -119,7 +124,7 @@ func (s *Accounts) Init(ctx context.Context) error {
 			for _, k := range []struct {
 				name string
 				dst  *[]byte
-			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}} {
+			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"upstream_secrets", &s.keys.upstream}} {
 				fresh := make([]byte, 32)
 				_, _ = rand.Read(fresh)
 				v, err := st.ServerSecret(ctx, k.name, fresh, s.cfg.Clock.Now())
@@ -136,6 +141,9 @@ func (s *Accounts) Init(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PublicURL is Onramp's own origin, as configured.
+func (s *Accounts) PublicURL() string { return s.cfg.PublicURL }
 
 // CSRFToken is the token a form of the flow or session id must carry.
 func (s *Accounts) CSRFToken(bindTo string) string {

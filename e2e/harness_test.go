@@ -81,6 +81,10 @@ type NodeOptions struct {
 	DataDir string
 	// Env is extra KEY=VALUE settings for the server process.
 	Env []string
+	// PublicHost, if set, is the host name browsers reach the node at
+	// (with its port), such as "localhost": a second node on another host
+	// name than 127.0.0.1 keeps its cookies apart, as two sites do.
+	PublicHost string
 }
 
 // Node is one running `onramp serve`.
@@ -152,7 +156,7 @@ func StartNode(t *testing.T, opts NodeOptions) *Node {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		n, err := startNode(t, dataDir, opts.Env)
+		n, err := startNode(t, dataDir, opts.Env, opts.PublicHost)
 		if err == nil {
 			return n
 		}
@@ -165,11 +169,17 @@ func StartNode(t *testing.T, opts NodeOptions) *Node {
 	return nil
 }
 
-func startNode(t *testing.T, dataDir string, extra []string) (*Node, error) {
+func startNode(t *testing.T, dataDir string, extra []string, publicHost string) (*Node, error) {
 	t.Helper()
 	addr := freeAddr(t)
+	public := "http://" + addr
+	if publicHost != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		public = "http://" + net.JoinHostPort(publicHost, port)
+		extra = append(extra, "ONRAMP_PUBLIC_URL="+public)
+	}
 	n := &Node{
-		URL:     "http://" + addr,
+		URL:     public,
 		DataDir: dataDir,
 		Addr:    addr,
 		stdout:  &syncBuffer{},

@@ -251,6 +251,10 @@ func (s *Server) showVerify(w http.ResponseWriter, r *http.Request, status int, 
 	v := s.pages.newView(r, "title_verify")
 	v.AuthRequest, v.CSRF, v.Notice = f.AuthRequestID, s.Accounts.CSRFToken(f.ID), notice
 	v.Intro = strings.ReplaceAll(v.T["verify_intro"], "{email}", f.Email)
+	if provider := s.Accounts.UpstreamLinkPending(f); provider != "" {
+		// Say why a code is asked for after the provider said yes.
+		v.Intro = strings.ReplaceAll(strings.ReplaceAll(v.T["verify_intro_link"], "{email}", f.Email), "{provider}", provider)
+	}
 	if err != nil {
 		v.addError(err)
 		status = pageStatus(w, err)

@@ -122,8 +122,10 @@ type view struct {
 	LinkHref string
 	LinkText string
 	Account  *accountView
-	Scopes   []string    // consent: what the client will see, in words
-	Logout   *logoutView // logout confirmation: where to go afterwards
+	// Providers are the upstream sign-in buttons (sign-in and sign-up).
+	Providers []providerButton
+	Scopes    []string    // consent: what the client will see, in words
+	Logout    *logoutView // logout confirmation: where to go afterwards
 	// Theme is the look of the auth request's client's property (nil:
 	// Onramp's own); render fills it.
 	Theme *themeView
@@ -216,12 +218,20 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if v.Theme != nil && v.Theme.logoOrigin != "" {
 		imgExtra = " " + v.Theme.logoOrigin
 	}
+	var upstreamOrigins string
+	if name == "sign_in" || name == "sign_up" {
+		// The buttons post here and are redirected to the provider;
+		// Chrome checks form-action along that redirect.
+		var origins []string
+		v.Providers, origins = s.upstreamButtons(r.Context())
+		upstreamOrigins = formActionOrigins(origins)
+	}
 	var buf bytes.Buffer
 	if err := s.pages.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err, "request_id", requestID(r.Context()))
 		status, buf = http.StatusInternalServerError, *bytes.NewBufferString("Internal error.\n")
 	}
-	extra := ""
+	extra := upstreamOrigins
 	if v.AuthRequest != "" {
 		if lo, ok := s.Login.(LoginOrigins); ok {
 			for _, o := range lo.FormActionOrigins(r.Context(), v.AuthRequest) {

@@ -159,6 +159,7 @@ func (s *Server) routes() {
 
 	// Hosted sign-in and account pages.
 	s.authPageRoutes(m)
+	s.upstreamRoutes(m)
 	s.oidcPageRoutes(m)
 	s.headlessRoutes(m)
 	// OpenID Connect provider. Registered whether or not one is

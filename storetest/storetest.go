@@ -29,6 +29,7 @@ type Store interface {
 	property.Store
 	auth.Store
 	auth.AccountStore
+	auth.UpstreamStore
 	auth.OAuthStore
 }
 
@@ -77,7 +78,8 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
 		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
-		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests}
+		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests,
+		upstreamTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()
 		e := open(t)

@@ -21,6 +21,7 @@ type store interface {
 	property.Store
 	auth.Store
 	auth.AccountStore
+	auth.UpstreamStore
 	auth.OAuthStore
 }
 
@@ -128,6 +129,7 @@ func (a *app) openAccounts(ctx context.Context) error {
 			return a.eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
 		},
 		Identity: a.identity, Clock: a.clock, Log: a.log, Hasher: hasher, PublicURL: a.cfg.PublicURL,
+		Upstream: newUpstreamConnector(a),
 	})
 	if err := a.accounts.Init(ctx); err != nil {
 		return err
