@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"events rejected":     {"events rejected [--property ID|NAME] [--limit N] [--json]", "show the rejected-events log", runEventsRejected},
 		"audit list":          {"audit list [--person ID|TYPE:VALUE] [--action NAME|PREFIX*] [--outcome O] [--since TIME] [--limit N] [--json]", "show the audit log (sign-ins, staff and admin actions)", runAuditList},
 		"bench ingest":        {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
+		"bench auth":          {benchAuthUsage, "load-test password sign-in, session checks, code exchange, introspection and userinfo", runBenchAuth},
 		"bench timeline":      {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C]", "load-test timeline reads", runBenchTimeline},
 		"version":             {"version", "print the version", runVersion},
 	}
