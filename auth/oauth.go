@@ -658,6 +658,12 @@ func (c ttlCache[V]) put(k string, v V) {
 	c.mu.Unlock()
 }
 
+func (c ttlCache[V]) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
 func (c ttlCache[V]) forget(ks ...string) {
 	c.mu.Lock()
 	for _, k := range ks {
