@@ -74,6 +74,10 @@ const (
 	ownerLinkLifetime      = 24 * time.Hour
 )
 
+// sessionCacheTTL bounds how long another node may honour a revoked
+// session or a changed staff role (docs/auth.md).
+const sessionCacheTTL = 10 * time.Second
+
 // Accounts holds the rules of accounts: sign-up, sign-in, email proof,
 // sessions, recovery, staff and the audit log.
 type Accounts struct {
@@ -86,6 +90,12 @@ type Accounts struct {
 	// sessions caches CheckSession answers by secret hash for a few
 	// seconds, so a session check costs a hash and a map lookup.
 	sessions *sessionCache
+	// staff and accounts cache the rows a session check needs next (the
+	// staff role on every console and API call, the account for who-am-I
+	// and single sign-on) for as long as sessions are cached. Only rows
+	// that exist are kept; changes on this node forget them at once.
+	staff    ttlCache[*Staff]
+	accounts ttlCache[*Account]
 	initOnce sync.Once
 	initErr  error
 }
@@ -114,7 +124,8 @@ func NewAccounts(cfg Config) *Accounts {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	return &Accounts{cfg: cfg, limiter: newLimiter(cfg.Limits), refusals: newLimiter(Limits{IPRate: cfg.Limits.RefusalRate, IPBurst: cfg.Limits.RefusalBurst}), sessions: newSessionCache(10 * time.Second)}
+	return &Accounts{cfg: cfg, limiter: newLimiter(cfg.Limits), refusals: newLimiter(Limits{IPRate: cfg.Limits.RefusalRate, IPBurst: cfg.Limits.RefusalBurst}),
+		sessions: newSessionCache(sessionCacheTTL), staff: newTTLCache[*Staff](sessionCacheTTL), accounts: newTTLCache[*Account](sessionCacheTTL)}
 }
 
 // Init loads (or, on the very first start, makes) the shared server keys.

@@ -42,7 +42,7 @@ func (s *Accounts) ConnectIdentity(ids *identity.Service) {
 				}
 			}
 		}
-		s.sessions.clear()
+		s.forgetPeople()
 		return nil
 	})
 }

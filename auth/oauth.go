@@ -474,33 +474,9 @@ type UpdateClientParams struct {
 // UpdateClient changes a client's URIs, consent rule or claims.
 func (o *OAuth) UpdateClient(ctx context.Context, p UpdateClientParams) (*Client, error) {
 	var out *Client
-	err := o.tx(ctx, func(st OAuthTxStore) error {
-		c, err := st.ClientByID(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		cp := ClientParams{RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI, Claims: c.Claims}
-		if p.RedirectURIs != nil {
-			cp.RedirectURIs = p.RedirectURIs
-		}
-		if p.PostLogoutRedirectURIs != nil {
-			cp.PostLogoutRedirectURIs = p.PostLogoutRedirectURIs
-		}
-		if p.BackchannelLogoutURI != nil {
-			cp.BackchannelLogoutURI = *p.BackchannelLogoutURI
-		}
-		if p.Claims != nil {
-			cp.Claims = p.Claims
-		}
-		if p.FirstParty != nil {
-			c.FirstParty = *p.FirstParty
-		}
-		if err := o.setClientFields(c, cp); err != nil {
-			return err
-		}
-		c.UpdatedAt = o.clock.Now()
-		out = c
-		return st.UpdateClient(ctx, c)
+	err := o.tx(ctx, func(st OAuthTxStore) (err error) {
+		out, err = o.updateClientIn(ctx, st, p)
+		return err
 	})
 	if err != nil {
 		if onramp.ErrorCode(err) != onramp.EINTERNAL {
@@ -509,6 +485,118 @@ func (o *OAuth) UpdateClient(ctx context.Context, p UpdateClientParams) (*Client
 		return nil, fmt.Errorf("auth: update client: %w", err)
 	}
 	o.clients.forget(p.ID)
+	return out, nil
+}
+
+// updateClientIn applies p to the client inside st, validating the
+// result as a new client's fields are.
+func (o *OAuth) updateClientIn(ctx context.Context, st OAuthStore, p UpdateClientParams) (*Client, error) {
+	c, err := st.ClientByID(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	cp := ClientParams{RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI, Claims: c.Claims}
+	if p.RedirectURIs != nil {
+		cp.RedirectURIs = p.RedirectURIs
+	}
+	if p.PostLogoutRedirectURIs != nil {
+		cp.PostLogoutRedirectURIs = p.PostLogoutRedirectURIs
+	}
+	if p.BackchannelLogoutURI != nil {
+		cp.BackchannelLogoutURI = *p.BackchannelLogoutURI
+	}
+	if p.Claims != nil {
+		cp.Claims = p.Claims
+	}
+	if p.FirstParty != nil {
+		c.FirstParty = *p.FirstParty
+	}
+	if err := o.setClientFields(c, cp); err != nil {
+		return nil, err
+	}
+	c.UpdatedAt = o.clock.Now()
+	if err := st.UpdateClient(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// errNoDefaultClient answers for a property that has no OAuth client
+// (one made before properties had clients).
+func errNoDefaultClient(propertyID string) error {
+	return onramp.Errorf(onramp.ENOTFOUND, "Property %s has no OpenID Connect client.", propertyID)
+}
+
+// DefaultClient returns a property's default client: its first, the one
+// CreateProperty made.
+func (o *OAuth) DefaultClient(ctx context.Context, propertyID string) (*Client, error) {
+	cs, err := o.read.ClientsOfProperty(ctx, propertyID)
+	if err != nil {
+		return nil, fmt.Errorf("auth: default client: %w", err)
+	}
+	if len(cs) == 0 {
+		return nil, errNoDefaultClient(propertyID)
+	}
+	return cs[0], nil
+}
+
+// UpdatePropertyParams changes a property and its default client.
+type UpdatePropertyParams struct {
+	// Property.ID may be the property's id or its name.
+	Property property.UpdateParams
+	// Client, if set, changes the default client (its ID is ignored);
+	// nil fields stay as they are.
+	Client *UpdateClientParams
+}
+
+// PropertyUpdated is a property as it is after an update, with its
+// default client (nil when it has none).
+type PropertyUpdated struct {
+	*property.Property
+	Client *Client `json:"client,omitempty"`
+}
+
+// UpdateProperty changes a property and its default client in one
+// transaction: a refused redirect URI leaves the name and origins as they
+// were too.
+func (o *OAuth) UpdateProperty(ctx context.Context, p UpdatePropertyParams) (*PropertyUpdated, error) {
+	if o.props == nil {
+		return nil, errors.New("auth: OAuthConfig.Properties is not set")
+	}
+	var out *PropertyUpdated
+	err := o.tx(ctx, func(st OAuthTxStore) error {
+		prop, err := o.props.UpdateIn(ctx, st, p.Property)
+		if err != nil {
+			return err
+		}
+		out = &PropertyUpdated{Property: prop}
+		cs, err := st.ClientsOfProperty(ctx, prop.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(cs) == 0 && p.Client != nil:
+			return errNoDefaultClient(prop.ID)
+		case len(cs) == 0:
+			return nil
+		case p.Client == nil:
+			out.Client = cs[0]
+			return nil
+		}
+		cp := *p.Client
+		cp.ID = cs[0].ID
+		out.Client, err = o.updateClientIn(ctx, st, cp)
+		return err
+	})
+	if err != nil {
+		if onramp.ErrorCode(err) != onramp.EINTERNAL {
+			return nil, err
+		}
+		return nil, fmt.Errorf("auth: update property: %w", err)
+	}
+	if out.Client != nil {
+		o.clients.forget(out.Client.ID)
+	}
 	return out, nil
 }
 
@@ -576,6 +664,12 @@ func (c ttlCache[V]) put(k string, v V) {
 		clear(c.m)
 	}
 	c.m[k] = cacheEntry[V]{v: v, at: time.Now()}
+	c.mu.Unlock()
+}
+
+func (c ttlCache[V]) clear() {
+	c.mu.Lock()
+	clear(c.m)
 	c.mu.Unlock()
 }
 

@@ -63,6 +63,11 @@ func (c *sessionCache) forget(sessionID string) {
 	}
 }
 
+// SessionSecretHash is the stored form of a session cookie's secret
+// (Session.SecretHash). Tools that seed sessions straight into the store,
+// such as onramp bench auth, make it with this.
+func SessionSecretHash(secret string) string { return hashToken(secret) }
+
 var errNoSession = onramp.Errorf(onramp.EUNAUTHORIZED, "You are not signed in, or your session has ended.")
 
 // CheckSession returns the live session whose cookie secret this is.

@@ -169,10 +169,19 @@ func (s *Accounts) complete(ctx context.Context, st TxStore, f *Flow, info Reque
 	return &Grant{Session: ses, Secret: secret, Account: acc, AuthRequestID: f.AuthRequestID, ClientID: f.ClientID, Staff: staff}, nil
 }
 
-// AccountOfPerson returns the account of a person (any member of its
-// merge tree), or ENOTFOUND.
+// AccountOfPerson returns the account of a person, or ENOTFOUND. Who-am-I
+// and single sign-on ask for the account behind a session on every call,
+// so accounts are served from memory for as long as sessions are.
 func (s *Accounts) AccountOfPerson(ctx context.Context, personID string) (*Account, error) {
-	return s.cfg.Read.AccountOf(ctx, []string{personID})
+	if acc, ok := s.accounts.get(personID); ok {
+		return acc, nil
+	}
+	acc, err := s.cfg.Read.AccountOf(ctx, []string{personID})
+	if err != nil {
+		return nil, err
+	}
+	s.accounts.put(personID, acc)
+	return acc, nil
 }
 
 // AccountBySubject returns the account with this OIDC subject.

@@ -124,12 +124,35 @@ func (s *Accounts) ClaimOwner(ctx context.Context, p ClaimOwnerParams) (*Grant, 
 	if err != nil {
 		return nil, fmt.Errorf("auth: claim owner: %w", err)
 	}
+	// The person may have had an account before: forget what was cached.
+	s.staff.forget(g.Account.PersonID)
+	s.accounts.forget(g.Account.PersonID)
 	return g, nil
 }
 
-// StaffOf returns the staff row of a person, or ENOTFOUND.
+// StaffOf returns the staff row of a person, or ENOTFOUND. Every console
+// and API call of a staff session asks, so rows are served from memory
+// for as long as sessions are: SetStaff forgets them on this node, and
+// as it also ends the person's sessions, other nodes stop honouring the
+// old role when their cached sessions expire.
 func (s *Accounts) StaffOf(ctx context.Context, personID string) (*Staff, error) {
-	return s.cfg.Read.StaffOf(ctx, personID)
+	if st, ok := s.staff.get(personID); ok {
+		return st, nil
+	}
+	st, err := s.cfg.Read.StaffOf(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	s.staff.put(personID, st)
+	return st, nil
+}
+
+// forgetPeople drops the cached sessions, staff rows and accounts after a
+// change to who may do what.
+func (s *Accounts) forgetPeople() {
+	s.sessions.clear()
+	s.staff.clear()
+	s.accounts.clear()
 }
 
 // SetStaffParams gives a person with an account a staff role.
@@ -181,7 +204,7 @@ func (s *Accounts) SetStaff(ctx context.Context, p SetStaffParams, actorRole str
 	if err != nil {
 		return fmt.Errorf("auth: set staff: %w", err)
 	}
-	s.sessions.clear()
+	s.forgetPeople()
 	return nil
 }
 

@@ -153,27 +153,57 @@ func (s *Server) getProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, 200, p)
+	c, err := s.OAuth.DefaultClient(r.Context(), p.ID)
+	if err != nil && onramp.ErrorCode(err) != onramp.ENOTFOUND {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, auth.PropertyUpdated{Property: p, Client: c})
+}
+
+// propertyUpdateInput is a PATCH of a property and its default OpenID
+// Connect client. Omitted (or null) fields stay as they are; a list that
+// is sent replaces the stored one, [] clears it.
+type propertyUpdateInput struct {
+	propertyInput
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   *string  `json:"backchannel_logout_uri"`
+	FirstParty             *bool    `json:"first_party"`
+}
+
+// client is the change to the default client, nil when the body names
+// no client field.
+func (in propertyUpdateInput) client() *auth.UpdateClientParams {
+	if in.RedirectURIs == nil && in.PostLogoutRedirectURIs == nil && in.BackchannelLogoutURI == nil && in.FirstParty == nil {
+		return nil
+	}
+	return &auth.UpdateClientParams{
+		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
+		BackchannelLogoutURI: in.BackchannelLogoutURI, FirstParty: in.FirstParty,
+	}
 }
 
 func (s *Server) updateProperty(w http.ResponseWriter, r *http.Request) {
-	var in propertyInput
+	var in propertyUpdateInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	p, err := s.Properties.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	up, err := s.Properties.Update(r.Context(), property.UpdateParams{ID: p.ID, Name: in.Name, Origins: in.Origins, Theme: in.Theme})
+	up, err := s.OAuth.UpdateProperty(r.Context(), auth.UpdatePropertyParams{
+		Property: property.UpdateParams{ID: r.PathValue("id"), Name: in.Name, Origins: in.Origins, Theme: in.Theme},
+		Client:   in.client(),
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, 200, up)
 }
+
+// clientSecretKey names the default client's secret in revoke-key, next
+// to the property's own write and secret keys.
+const clientSecretKey = "client-secret"
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	var in struct {
@@ -188,8 +218,25 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if in.Key == clientSecretKey {
+		c, err := s.OAuth.DefaultClient(r.Context(), p.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		nc, err := s.OAuth.RotateClientSecret(r.Context(), c.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, 200, propertyWithClient{Created: &property.Created{Property: p}, ClientID: nc.ID, ClientSecret: nc.Secret})
+		return
+	}
 	c, err := s.Properties.RevokeKey(r.Context(), p.ID, property.Key(in.Key))
 	if err != nil {
+		if onramp.ErrorCode(err) == onramp.EINVALID {
+			err = onramp.Errorf(onramp.EINVALID, "key must be %q, %q or %q", property.WriteKey, property.SecretKey, clientSecretKey)
+		}
 		s.writeError(w, r, err)
 		return
 	}

@@ -152,6 +152,7 @@ func New(cfg Config) (*Provider, error) {
 			MaxAge:           600,
 		}),
 		op.WithHttpInterceptors(p.intercept),
+		op.WithCrypto(newCachedCrypto(cfg.CryptoKey, cfg.CryptoKeyID)),
 	}
 	if strings.HasPrefix(p.issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())

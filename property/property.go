@@ -152,7 +152,15 @@ type UpdateParams struct {
 
 // Update changes a property's name, origins or theme.
 func (s *Service) Update(ctx context.Context, p UpdateParams) (*Property, error) {
-	prop, err := s.Get(ctx, p.ID)
+	return s.UpdateIn(ctx, s.store, p)
+}
+
+// UpdateIn is Update writing through st, so that a caller can change the
+// property in a transaction together with what belongs to it (auth
+// changes the property's OAuth client in the same transaction). p.ID may
+// be the id or the name.
+func (s *Service) UpdateIn(ctx context.Context, st Store, p UpdateParams) (*Property, error) {
+	prop, err := getIn(ctx, st, p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +182,7 @@ func (s *Service) Update(ctx context.Context, p UpdateParams) (*Property, error)
 		}
 	}
 	prop.UpdatedAt = s.clock.Now()
-	if err := s.store.UpdateProperty(ctx, prop); err != nil {
+	if err := st.UpdateProperty(ctx, prop); err != nil {
 		return nil, fmt.Errorf("property: update: %w", err)
 	}
 	s.forget(prop.WriteKey)
@@ -219,9 +227,13 @@ func (s *Service) RevokeKey(ctx context.Context, id string, which Key) (*Created
 
 // Get returns a property by id or name.
 func (s *Service) Get(ctx context.Context, idOrName string) (*Property, error) {
-	p, err := s.store.PropertyByID(ctx, idOrName)
+	return getIn(ctx, s.store, idOrName)
+}
+
+func getIn(ctx context.Context, st Store, idOrName string) (*Property, error) {
+	p, err := st.PropertyByID(ctx, idOrName)
 	if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-		p, err = s.store.PropertyByName(ctx, idOrName)
+		p, err = st.PropertyByName(ctx, idOrName)
 	}
 	if err != nil {
 		if onramp.ErrorCode(err) == onramp.ENOTFOUND {

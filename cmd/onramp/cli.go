@@ -124,12 +124,114 @@ func runPropertyList(ctx context.Context, args []string, out io.Writer) error {
 	return tw.Flush()
 }
 
+func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error {
+	var name, backchannel string
+	var origins, redirects, postLogout multiFlag
+	var firstParty, notFirstParty, asJSON bool
+	var flags *flag.FlagSet
+	a, pos, err := cliApp(ctx, "property update", commands()["property update"].usage, args, func(fs *flag.FlagSet) {
+		flags = fs
+		fs.StringVar(&name, "name", "", "new name")
+		fs.Var(&origins, "origin", "allowed browser origin; repeat for several. Replaces the list; --origin '' clears it (any origin)")
+		fs.Var(&redirects, "redirect-uri", "where the client receives codes, matched exactly; repeatable. Replaces the list; --redirect-uri '' clears it")
+		fs.Var(&postLogout, "post-logout-redirect-uri", "where /oauth/end_session may send people; repeatable. Replaces the list; '' clears it")
+		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "receives back-channel logout tokens; '' removes it")
+		fs.BoolVar(&firstParty, "first-party", false, "the company's own app: skip the consent screen")
+		fs.BoolVar(&notFirstParty, "no-first-party", false, "ask people to consent before the client gets their claims")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if len(pos) != 1 {
+		return onramp.Errorf(onramp.EINVALID, "give one property: its id (prp_…) or name")
+	}
+	set := map[string]bool{}
+	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["first-party"] && set["no-first-party"] {
+		return onramp.Errorf(onramp.EINVALID, "give --first-party or --no-first-party, not both")
+	}
+	up := auth.UpdatePropertyParams{Property: property.UpdateParams{ID: pos[0]}}
+	if set["name"] {
+		up.Property.Name = &name
+	}
+	if set["origin"] {
+		up.Property.Origins = nonEmpty(origins)
+	}
+	var client auth.UpdateClientParams
+	clientSet := false
+	if set["redirect-uri"] {
+		client.RedirectURIs, clientSet = nonEmpty(redirects), true
+	}
+	if set["post-logout-redirect-uri"] {
+		client.PostLogoutRedirectURIs, clientSet = nonEmpty(postLogout), true
+	}
+	if set["backchannel-logout-uri"] {
+		client.BackchannelLogoutURI, clientSet = &backchannel, true
+	}
+	if set["first-party"] || set["no-first-party"] {
+		fp := set["first-party"] && firstParty || set["no-first-party"] && !notFirstParty
+		client.FirstParty, clientSet = &fp, true
+	}
+	if clientSet {
+		up.Client = &client
+	}
+	if up.Property.Name == nil && up.Property.Origins == nil && up.Client == nil {
+		return onramp.Errorf(onramp.EINVALID, "nothing to change: give --name, --origin, --redirect-uri, --post-logout-redirect-uri, --backchannel-logout-uri, --first-party or --no-first-party")
+	}
+	p, err := a.oauth.UpdateProperty(ctx, up)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(out, p)
+	}
+	fmt.Fprintf(out, "Property %s (%s) updated.\n  origins: %s\n", p.Name, p.ID, listOrNone(p.Origins, "none (any origin)"))
+	if c := p.Client; c != nil {
+		fmt.Fprintf(out, "  client %s: first-party %s\n    redirect URIs: %s\n    post-logout redirect URIs: %s\n    back-channel logout URI: %s\n",
+			c.ID, yesNo(c.FirstParty), listOrNone(c.RedirectURIs, "none"), listOrNone(c.PostLogoutRedirectURIs, "none"), listOrNone([]string{c.BackchannelLogoutURI}, "none"))
+	}
+	fmt.Fprintln(out, "A running server sees the change within 5 s.")
+	return nil
+}
+
+// nonEmpty drops empty values, and is never nil: a repeatable flag that
+// was given replaces its list, and given only empty it clears it.
+func nonEmpty(vs []string) []string {
+	out := []string{}
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func listOrNone(vs []string, none string) string {
+	vs = nonEmpty(vs)
+	if len(vs) == 0 {
+		return none
+	}
+	return strings.Join(vs, " ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// clientSecretKey names the default client's secret in revoke-key.
+const clientSecretKey = "client-secret"
+
 func runPropertyRevoke(ctx context.Context, args []string, out io.Writer) error {
 	var which, prop string
 	var asJSON bool
 	a, _, err := cliApp(ctx, "property revoke-key", commands()["property revoke-key"].usage, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&prop, "property", "", "property id or name (required)")
-		fs.StringVar(&which, "key", "", "write or secret (required)")
+		fs.StringVar(&which, "key", "", "write, secret, or client-secret (the secret of the property's OpenID Connect client) (required)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -140,8 +242,26 @@ func runPropertyRevoke(ctx context.Context, args []string, out io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if which == clientSecretKey {
+		c, err := a.oauth.DefaultClient(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		nc, err := a.oauth.RotateClientSecret(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(out, map[string]any{"id": p.ID, "client_id": nc.ID, "client_secret": nc.Secret})
+		}
+		fmt.Fprintf(out, "New client secret for %s (client %s), shown once: %s\nThe old one no longer works (a running server: within 5 s).\n", p.Name, nc.ID, nc.Secret)
+		return nil
+	}
 	c, err := a.properties.RevokeKey(ctx, p.ID, property.Key(which))
 	if err != nil {
+		if onramp.ErrorCode(err) == onramp.EINVALID {
+			return onramp.Errorf(onramp.EINVALID, "--key must be write, secret or client-secret")
+		}
 		return err
 	}
 	if asJSON {
