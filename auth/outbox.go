@@ -95,31 +95,47 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("auth: outbox claim: %w", err)
 	}
-	for _, j := range jobs {
-		runErr := o.run(ctx, j)
-		err := o.InTx(ctx, func(st TxStore) error {
-			now := o.Clock.Now()
-			switch {
-			case runErr == nil:
-				return st.CompleteOutbox(ctx, j.ID, now)
-			case j.Attempts >= outboxMaxAttempts || (o.Permanent != nil && o.Permanent(runErr)):
-				o.Log.ErrorContext(ctx, "outbox job given up", "kind", j.Kind, "id", j.ID, "err", runErr)
-				if err := st.FailOutbox(ctx, j.ID, runErr.Error(), now); err != nil {
-					return err
-				}
-				return st.CompleteOutbox(ctx, j.ID, now)
-			default:
-				// 2 s, 4 s, … about an hour at the last try.
-				backoff := time.Duration(1<<min(j.Attempts, 11)) * time.Second // the claim counted this try
-				o.Log.WarnContext(ctx, "outbox job failed; will retry", "kind", j.Kind, "id", j.ID, "attempt", j.Attempts, "retry_in", backoff, "err", runErr)
-				return st.FailOutbox(ctx, j.ID, runErr.Error(), now.Add(backoff))
+	// Run the batch, then record every outcome in one transaction: a
+	// sign-in queues two or three jobs, and a commit each would cost more
+	// than the jobs. A crash in between runs the batch again after the
+	// lease (handlers are safe to repeat).
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		errs[i] = o.run(ctx, j)
+	}
+	err = o.InTx(ctx, func(st TxStore) error {
+		now := o.Clock.Now()
+		for i, j := range jobs {
+			if err := o.settle(ctx, st, j, errs[i], now); err != nil {
+				return err
 			}
-		})
-		if err != nil {
-			return 0, fmt.Errorf("auth: outbox: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("auth: outbox: %w", err)
 	}
 	return len(jobs), nil
+}
+
+// settle records how a job's try ended: done, given up, or due again
+// after a backoff.
+func (o *Outbox) settle(ctx context.Context, st TxStore, j *OutboxJob, runErr error, now time.Time) error {
+	switch {
+	case runErr == nil:
+		return st.CompleteOutbox(ctx, j.ID, now)
+	case j.Attempts >= outboxMaxAttempts || (o.Permanent != nil && o.Permanent(runErr)):
+		o.Log.ErrorContext(ctx, "outbox job given up", "kind", j.Kind, "id", j.ID, "err", runErr)
+		if err := st.FailOutbox(ctx, j.ID, runErr.Error(), now); err != nil {
+			return err
+		}
+		return st.CompleteOutbox(ctx, j.ID, now)
+	default:
+		// 2 s, 4 s, … about an hour at the last try.
+		backoff := time.Duration(1<<min(j.Attempts, 11)) * time.Second // the claim counted this try
+		o.Log.WarnContext(ctx, "outbox job failed; will retry", "kind", j.Kind, "id", j.ID, "attempt", j.Attempts, "retry_in", backoff, "err", runErr)
+		return st.FailOutbox(ctx, j.ID, runErr.Error(), now.Add(backoff))
+	}
 }
 
 func (o *Outbox) run(ctx context.Context, j *OutboxJob) error {
