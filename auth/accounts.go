@@ -17,10 +17,11 @@ import (
 )
 
 // TxStore is what one write transaction offers the account rules: their
-// own tables and the identity store, so that an account and the person it
-// attaches to change together.
+// own tables (accounts and their factors) and the identity store, so that
+// an account and the person it attaches to change together.
 type TxStore interface {
 	AccountStore
+	MFAStore
 	identity.Store
 }
 

@@ -29,6 +29,7 @@ type Store interface {
 	property.Store
 	auth.Store
 	auth.AccountStore
+	auth.MFAStore
 }
 
 // Engine is an open database of one engine, as the suite drives it.
@@ -76,7 +77,8 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
 		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
-		accountTests, sessionTests, codeTests, auditTests, outboxTests}
+		accountTests, sessionTests, codeTests, auditTests, outboxTests,
+		mfaTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()
 		e := open(t)
