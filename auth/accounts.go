@@ -87,6 +87,8 @@ type Accounts struct {
 // serverKeys are the secrets every node shares, made by the first start.
 type serverKeys struct {
 	csrf, code, ident []byte
+	// totp seals the authenticator-app secrets (AES-256-GCM).
+	totp []byte
 }
 
 // NewAccounts returns the account rules. Call Init before use.
@@ -117,7 +119,7 @@ func (s *Accounts) Init(ctx context.Context) error {
 			for _, k := range []struct {
 				name string
 				dst  *[]byte
-			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}} {
+			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"totp", &s.keys.totp}} {
 				fresh := make([]byte, 32)
 				_, _ = rand.Read(fresh)
 				v, err := st.ServerSecret(ctx, k.name, fresh, s.cfg.Clock.Now())

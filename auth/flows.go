@@ -412,11 +412,14 @@ func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method s
 	if err := s.succeeded(ctx, st, f.Email); err != nil {
 		return nil, err
 	}
-	f.PersonID, f.Step, f.AMR, f.Pending = acc.PersonID, StepDone, appendAMR(f.AMR, method), nil
+	f.Pending = nil
+	if err := s.firstFactorDone(ctx, st, f, acc.PersonID, method); err != nil {
+		return nil, err
+	}
 	if err := st.UpdateFlow(ctx, f); err != nil {
 		return nil, err
 	}
-	return &Step{FlowID: f.ID, Next: StepDone, Email: f.Email}, nil
+	return &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}, nil
 }
 
 func appendAMR(amr []string, m string) []string {
