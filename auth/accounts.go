@@ -80,6 +80,8 @@ type Accounts struct {
 	// sessions caches CheckSession answers by secret hash for a few
 	// seconds, so a session check costs a hash and a map lookup.
 	sessions *sessionCache
+	// rp is the WebAuthn relying party of PublicURL, made on first use.
+	rp       relyingParty
 	initOnce sync.Once
 	initErr  error
 }

@@ -95,6 +95,9 @@ func (s *Accounts) flow(ctx context.Context, st AccountStore, ref string) (*Flow
 type pending struct {
 	PasswordPHC string          `json:"password_phc,omitempty"`
 	Traits      json.RawMessage `json:"traits,omitempty"`
+	// Passkey is the challenge (webauthn.SessionData) of a passkey
+	// sign-in begun on the flow, spent by FinishPasskeyLogin.
+	Passkey json.RawMessage `json:"passkey,omitempty"`
 }
 
 // SignUpParams is the sign-up form.

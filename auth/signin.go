@@ -149,6 +149,9 @@ func (s *Accounts) Complete(ctx context.Context, ref string, info RequestInfo) (
 		if len(f.AMR) > 0 {
 			method = f.AMR[0]
 		}
+		if method == amrHardwareKey {
+			method = "passkey"
+		}
 		if err := s.record(ctx, st, AuditEntry{ActorType: ActorPerson, ActorID: acc.PersonID, Action: "auth.logged_in", PersonID: acc.PersonID,
 			SessionID: ses.ID, ClientID: f.ClientID, IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]any{"amr": f.AMR})}); err != nil {
 			return err
