@@ -241,3 +241,27 @@ func (s *Accounts) mail(ctx context.Context, st AccountStore, e Email) error {
 	}
 	return st.EnqueueOutbox(ctx, &OutboxJob{Kind: JobEmail, Payload: payload, RunAt: s.cfg.Clock.Now()})
 }
+
+// SharedKey returns the 32-byte server key stored under name, making it
+// on the very first start (every node shares it: the OIDC provider's token
+// encryption key, for one).
+func (s *Accounts) SharedKey(ctx context.Context, name string) ([32]byte, error) {
+	var out [32]byte
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh)
+	err := s.cfg.InTx(ctx, func(st TxStore) error {
+		v, err := st.ServerSecret(ctx, name, fresh, s.cfg.Clock.Now())
+		if err != nil {
+			return err
+		}
+		if len(v) != 32 {
+			return fmt.Errorf("server key %s has %d bytes, want 32", name, len(v))
+		}
+		copy(out[:], v)
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("auth: shared key: %w", err)
+	}
+	return out, nil
+}

@@ -132,6 +132,8 @@ func newRig(t testing.TB, hasher auth.PasswordHasher) *rig {
 	if err := acc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
+	auth.EraseOnDelete(ids)
+	acc.ConnectIdentity(ids)
 	r := &rig{t: t, db: db, clock: c, ids: ids, acc: acc, mail: &mailbox{}, tl: &timeline{}, info: auth.RequestInfo{IP: "203.0.113.7", UserAgent: "test"}}
 	r.outbox = &auth.Outbox{Store: db.Reader(), InTx: inTx(db), Clock: c, Log: log, Mailer: r.mail, Timeline: r.tl}
 	return r
@@ -531,6 +533,38 @@ func TestOwnerLink(t *testing.T) {
 	}
 }
 
+func TestDeletePersonErasesAccount(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	g := r.signUp("ada@example.com", goodPassword, "")
+	if _, err := r.acc.CheckSession(ctx, g.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ids.Delete(ctx, g.Account.PersonID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.acc.CheckSession(ctx, g.Secret); err == nil {
+		t.Error("the deleted person's session still works")
+	}
+	if _, err := r.acc.AccountBySubject(ctx, g.Account.Subject); onramp.ErrorCode(err) != onramp.ENOTFOUND {
+		t.Errorf("account after delete: %v", err)
+	}
+	audit, err := r.acc.Audit(ctx, auth.AuditQuery{PersonID: g.Account.PersonID})
+	if err != nil || len(audit) == 0 {
+		t.Fatalf("audit = %v, %v: the entries stay (blanked)", audit, err)
+	}
+	for _, e := range audit {
+		if e.IP != "" || e.UserAgent != "" || len(e.Detail) > 0 && string(e.Detail) != "null" && string(e.Detail) != "{}" {
+			t.Errorf("audit entry %s keeps ip %q ua %q detail %s", e.Action, e.IP, e.UserAgent, e.Detail)
+		}
+	}
+	// The email can sign up again, as a new person.
+	g2 := r.signUp("ada@example.com", goodPassword, "")
+	if g2.Account.PersonID == g.Account.PersonID {
+		t.Error("a new sign-up got the deleted person back")
+	}
+}
+
 func TestOutboxRetriesEmail(t *testing.T) {
 	r := newRig(t, nil)
 	ctx := context.Background()
@@ -598,4 +632,49 @@ func BenchmarkCheckSession(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestReplaceSession(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	var logouts []auth.BackchannelLogout
+	r.outbox.Logout = logoutFunc(func(l auth.BackchannelLogout) { logouts = append(logouts, l) })
+	first := r.signUp("ada@example.com", goodPassword, "")
+	must(t, r.acc.AddSessionClient(ctx, first.Session.ID, "cli_a"))
+
+	// Ada signs in again in the same browser (prompt=login at site B).
+	ref := r.start(auth.FlowSignIn, "")
+	if _, err := r.acc.SignInPassword(ctx, auth.PasswordParams{FlowRef: ref, Email: "ada@example.com", Password: goodPassword, Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.acc.Complete(ctx, ref, r.info)
+	must(t, err)
+	must(t, r.acc.ReplaceSession(ctx, first.Secret, second, r.info))
+	r.deliver()
+	if len(logouts) != 0 {
+		t.Errorf("re-signing in sent back-channel logouts %+v: site A must stay signed in", logouts)
+	}
+	if _, err := r.acc.CheckSession(ctx, first.Secret); err == nil {
+		t.Error("the replaced session still works")
+	}
+	// A logout now still reaches site A.
+	if _, err := r.acc.SignOut(ctx, second.Secret, r.info); err != nil {
+		t.Fatal(err)
+	}
+	r.deliver()
+	if len(logouts) != 1 || logouts[0].ClientID != "cli_a" {
+		t.Errorf("logouts after sign-out = %+v, want one to cli_a", logouts)
+	}
+
+	// Someone else's session in the browser (planted) is ended as a
+	// sign-out.
+	eve := r.signUp("eve@example.com", goodPassword, "")
+	ada := r.signUp("ada2@example.com", goodPassword, "")
+	must(t, r.acc.ReplaceSession(ctx, eve.Secret, ada, r.info))
+	if _, err := r.acc.CheckSession(ctx, eve.Secret); err == nil {
+		t.Error("a planted session of another person survived the sign-in")
+	}
+	if _, err := r.acc.CheckSession(ctx, ada.Secret); err != nil {
+		t.Errorf("the new session: %v", err)
+	}
 }

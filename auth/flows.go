@@ -113,7 +113,7 @@ type SignUpParams struct {
 func normEmail(v string) (string, error) {
 	e, ok := identity.Normalize(identity.Email, v)
 	if !ok {
-		return "", onramp.Errorf(onramp.EINVALID, "Enter a valid email address.")
+		return "", inField(FieldEmail, onramp.Errorf(onramp.EINVALID, "Enter a valid email address."))
 	}
 	return e, nil
 }
@@ -133,7 +133,7 @@ func (s *Accounts) SignUp(ctx context.Context, p SignUpParams) (*Step, error) {
 	var pend pending
 	if p.Password != "" {
 		if err := CheckPassword(p.Password, email); err != nil {
-			return nil, err
+			return nil, inField(FieldPassword, err)
 		}
 		// Hashed now, even if the email turns out to have an account and
 		// the hash is thrown away: the answer takes the same time.
@@ -196,21 +196,65 @@ func (s *Accounts) sendProof(ctx context.Context, ref, email string, signUp *pen
 			return err
 		}
 		step = &Step{FlowID: f.ID, Next: StepVerifyEmail, Email: email}
-		ok, err := s.allowSend(ctx, st, info, email)
-		if err != nil || !ok {
-			return err
-		}
-		switch {
-		case acc != nil:
-			return s.sendCode(ctx, st, f, CodeSignIn, acc.PersonID, signInEmail)
-		case signUp != nil:
-			return s.sendCode(ctx, st, f, CodeVerifyEmail, "", verifyEmail)
-		default:
-			return s.mail(ctx, st, s.noAccountEmail(email))
-		}
+		return s.sendFitting(ctx, st, f, acc, info)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: send code: %w", err)
+	}
+	return step, nil
+}
+
+// sendFitting queues the one email that fits the flow's address, within
+// the send limits: a sign-in code to an account, a verification code to a
+// sign-up in waiting (Pending is set only then), else a note on how to
+// sign up.
+func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Account, info RequestInfo) error {
+	ok, err := s.allowSend(ctx, st, info, f.Email)
+	if err != nil || !ok {
+		return err
+	}
+	switch {
+	case acc != nil:
+		return s.sendCode(ctx, st, f, CodeSignIn, acc.PersonID, signInEmail)
+	case len(f.Pending) > 0:
+		return s.sendCode(ctx, st, f, CodeVerifyEmail, "", verifyEmail)
+	default:
+		return s.mail(ctx, st, s.noAccountEmail(f.Email))
+	}
+}
+
+// ResendParams asks for a flow's email again.
+type ResendParams struct {
+	FlowRef string
+	Info    RequestInfo
+}
+
+// ResendCode sends the flow's email again with a fresh code and link (the
+// newest code is the one that counts). It keeps what a sign-up waits to
+// write, which SendEmailCode, a sign-in, would drop. Its answer is the
+// same whatever the address is, and the send limits apply.
+func (s *Accounts) ResendCode(ctx context.Context, p ResendParams) (*Step, error) {
+	if err := s.checkAttempt(ctx, p.Info, ""); err != nil {
+		return nil, err
+	}
+	var step *Step
+	err := s.cfg.InTx(ctx, func(st TxStore) error {
+		f, err := s.flow(ctx, st, p.FlowRef)
+		if err != nil {
+			return err
+		}
+		if f.Step != StepVerifyEmail || f.Email == "" {
+			return onramp.Errorf(onramp.EINVALID, "There is no code to send again yet: enter your email first.")
+		}
+		acc, _, err := s.accountByEmail(ctx, st, f.Email)
+		if err != nil {
+			return err
+		}
+		step = &Step{FlowID: f.ID, Next: StepVerifyEmail, Email: f.Email}
+		return s.sendFitting(ctx, st, f, acc, p.Info)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: resend code: %w", err)
 	}
 	return step, nil
 }
@@ -239,7 +283,7 @@ func (s *Accounts) sendCode(ctx context.Context, st TxStore, f *Flow, purpose, p
 	return s.mail(ctx, st, compose(s, f.Email, code, s.cfg.PublicURL+"/auth/magic/"+link))
 }
 
-var errBadCode = onramp.Errorf(onramp.EINVALID, "That code is not right, or it has expired. Check the latest email or ask for a new code.")
+var errBadCode = inField(FieldCode, onramp.Errorf(onramp.EINVALID, "That code is not right, or it has expired. Check the latest email or ask for a new code."))
 
 // VerifyCodeParams is a code typed into the flow's page.
 type VerifyCodeParams struct {

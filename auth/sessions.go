@@ -265,3 +265,49 @@ func (s *Accounts) AddSessionClient(ctx context.Context, sessionID, clientID str
 		return st.AddSessionClient(ctx, sessionID, clientID, s.cfg.Clock.Now())
 	})
 }
+
+// ReplaceSession deals with the session cookie a browser had before a
+// sign-in made g. A session of the same person is replaced: the clients
+// it signed into move to the new session (so a later logout still reaches
+// them) and it ends quietly, without back-channel logouts; signing in
+// again at one site must not sign the person out of the others. Someone
+// else's session (perhaps planted: session fixation) is ended like a
+// sign-out.
+func (s *Accounts) ReplaceSession(ctx context.Context, oldSecret string, g *Grant, info RequestInfo) error {
+	if oldSecret == "" || oldSecret == g.Secret {
+		return nil
+	}
+	var ended string
+	err := s.cfg.InTx(ctx, func(st TxStore) error {
+		old, err := st.SessionBySecretHash(ctx, hashToken(oldSecret))
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			return nil
+		}
+		if err != nil || old.RevokedAt != nil {
+			return err
+		}
+		ended = old.ID
+		if old.PersonID != g.Session.PersonID {
+			return s.endSession(ctx, st, old, "logout", AuditEntry{ActorType: ActorPerson, ActorID: old.PersonID, IP: info.IP, UserAgent: info.UserAgent})
+		}
+		clients, err := st.SessionClients(ctx, old.ID)
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Clock.Now()
+		for _, c := range clients {
+			if err := st.AddSessionClient(ctx, g.Session.ID, c, now); err != nil {
+				return err
+			}
+		}
+		_, err = st.RevokeSession(ctx, old.ID, now, "replaced")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("auth: replace session: %w", err)
+	}
+	if ended != "" {
+		s.sessions.forget(ended)
+	}
+	return nil
+}

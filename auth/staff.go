@@ -72,7 +72,7 @@ func (s *Accounts) ClaimOwner(ctx context.Context, p ClaimOwnerParams) (*Grant, 
 		return nil, err
 	}
 	if err := CheckPassword(p.Password, email); err != nil {
-		return nil, err
+		return nil, inField(FieldPassword, err)
 	}
 	phc, err := s.cfg.Hasher.Hash(ctx, NormalizePassword(p.Password))
 	if err != nil {

@@ -151,17 +151,19 @@ const (
 	ManageProperties Permission = "properties:manage"
 	ReadProperties   Permission = "properties:read"
 	ManageTokens     Permission = "tokens:manage"
+	ReadAudit        Permission = "audit:read"
 )
 
 // Allows reports whether role may do p. Least privilege: support reads
 // people, marketers also change them, developers run properties, admins and
-// owners everything.
+// owners everything (the audit log and tokens are theirs alone: the log
+// shows every person's sign-ins).
 func Allows(role string, p Permission) bool {
 	switch role {
 	case RoleOwner, RoleAdmin:
 		return true
 	case RoleDeveloper:
-		return p != ManageTokens
+		return p != ManageTokens && p != ReadAudit
 	case RoleMarketer:
 		return p == ReadPeople || p == WritePeople || p == ReadProperties
 	case RoleSupport:

@@ -154,8 +154,24 @@ func TestServeFirstStart(t *testing.T) {
 	Eventually(t, 5*time.Second, func() (bool, string) {
 		return strings.Contains(n2.Stdout(), "ready at "+n2.URL), "no ready line on the second start:\n" + n2.Stdout()
 	})
-	if strings.Contains(n2.Stdout(), "First start") || strings.Contains(n2.Stdout(), "ort_") {
+	if strings.Contains(n2.Stdout(), "owner API token") || strings.Contains(n2.Stdout(), "ort_") {
 		t.Errorf("second start printed a new owner token:\n%s", n2.Stdout())
+	}
+	// Until someone creates the owner account, each start prints a fresh
+	// setup link (and the one printed before stops working).
+	link1 := ownerLinkLine.FindStringSubmatch(out)
+	link2 := ownerLinkLine.FindStringSubmatch(n2.Stdout())
+	if link1 == nil || link2 == nil || link1[1] == link2[1] {
+		t.Errorf("owner setup links on the two starts: %q and %q, want two different ones", link1, link2)
+	} else {
+		_, token, _ := strings.Cut(link1[1], "/setup/owner")
+		if st, _ := get(t, n2.URL+"/setup/owner"+token); st != http.StatusForbidden {
+			t.Errorf("the first start's owner link on the second start: %d, want 403", st)
+		}
+		_, token, _ = strings.Cut(link2[1], "/setup/owner")
+		if st, _ := get(t, n2.URL+"/setup/owner"+token); st != http.StatusOK {
+			t.Errorf("the second start's owner link: %d, want 200", st)
+		}
 	}
 	if got := len(n2.Timeline(t, p.SecretKey, "user_id:metrics-user")); got != 3 {
 		t.Errorf("after restart metrics-user has %d events, want 3", got)

@@ -153,7 +153,9 @@ func (s *Service) Ingest(ctx context.Context, p IngestParams) (*Result, error) {
 // delete also erases what the rejected-events log kept of the person.
 func (s *Service) ConnectIdentity(ids *identity.Service) {
 	ids.OnChange = func([]string) { s.ForgetIdentities() }
-	ids.Erase = Erase
+	ids.OnErase(func(ctx context.Context, st identity.Store, _ []string, keys []identity.Key) error {
+		return Erase(ctx, st, keys)
+	})
 }
 
 // ForgetIdentities drops the identity caches. Call it after changing
@@ -504,7 +506,7 @@ func DecodeCursor(s string) (*Cursor, error) {
 
 // Erase removes what the events part keeps about identifiers outside the
 // persons' own event rows: rejected payloads that mention them. It is
-// meant as identity.Service.Erase, so it runs in the delete's transaction.
+// registered with identity.Service.OnErase, so it runs in the delete's transaction.
 func Erase(ctx context.Context, st identity.Store, keys []identity.Key) error {
 	es, ok := st.(Store)
 	if !ok {

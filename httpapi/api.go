@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,30 +17,6 @@ import (
 	"github.com/onramp-dev/onramp/property"
 )
 
-type tokenKey struct{}
-
-// withToken checks the API token (Authorization: Bearer …) and that its
-// role allows perm, before calling h.
-func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := bearerToken(r)
-		if !ok || secret == "" {
-			s.writeError(w, r, onramp.Errorf(onramp.EUNAUTHORIZED, "Send an API token as \"Authorization: Bearer ort_…\" (onramp token create prints one)."))
-			return
-		}
-		t, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if !auth.Allows(t.Role, perm) {
-			s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "The %s role may not do this (%s).", t.Role, perm))
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
-	}
-}
-
 // bearerToken returns the credentials of an "Authorization: Bearer …"
 // header. The scheme name is case-insensitive (RFC 9110, section 11.1).
 func bearerToken(r *http.Request) (string, bool) {
@@ -50,13 +25,6 @@ func bearerToken(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(token), true
-}
-
-func actor(r *http.Request) string {
-	if t, ok := r.Context().Value(tokenKey{}).(*auth.Token); ok {
-		return "token:" + t.ID
-	}
-	return ""
 }
 
 const maxAPIBody = 1 << 20
@@ -114,8 +82,26 @@ type propertyInput struct {
 	Origins []string `json:"origins"`
 }
 
+// newPropertyInput is a property with its default OpenID Connect client.
+type newPropertyInput struct {
+	propertyInput
+	RedirectURIs           []string `json:"redirect_uris"`
+	Public                 bool     `json:"public"`
+	FirstParty             bool     `json:"first_party"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+}
+
+// propertyWithClient is a new property with its keys and client, the
+// secrets shown this once.
+type propertyWithClient struct {
+	*property.Created
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
 func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
-	var in propertyInput
+	var in newPropertyInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -124,12 +110,18 @@ func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "name is required"))
 		return
 	}
-	c, err := s.Properties.Create(r.Context(), property.CreateParams{Name: *in.Name, Origins: in.Origins})
+	c, err := s.OAuth.CreateProperty(r.Context(), auth.CreatePropertyParams{
+		Property: property.CreateParams{Name: *in.Name, Origins: in.Origins},
+		Client: auth.ClientParams{
+			RedirectURIs: in.RedirectURIs, Public: in.Public, FirstParty: in.FirstParty,
+			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, BackchannelLogoutURI: in.BackchannelLogoutURI,
+		},
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, http.StatusCreated, propertyWithClient{Created: c.Created, ClientID: c.Client.ID, ClientSecret: c.Client.Secret})
 }
 
 func (s *Server) getProperty(w http.ResponseWriter, r *http.Request) {
@@ -510,7 +502,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if t, ok := r.Context().Value(tokenKey{}).(*auth.Token); ok && t.Role != auth.RoleOwner && in.Role == auth.RoleOwner {
+	if callerRole(r) != auth.RoleOwner && in.Role == auth.RoleOwner {
 		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner may create owner tokens."))
 		return
 	}
@@ -523,13 +515,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
-	caller, _ := r.Context().Value(tokenKey{}).(*auth.Token)
 	target, err := s.Tokens.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if target.Role == auth.RoleOwner && (caller == nil || caller.Role != auth.RoleOwner) {
+	if target.Role == auth.RoleOwner && callerRole(r) != auth.RoleOwner {
 		// Whoever may not make owner tokens may not take them away either.
 		s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner may revoke owner tokens."))
 		return

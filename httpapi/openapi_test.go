@@ -134,7 +134,8 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		}
 	}
 
-	permissions := map[string]bool{"people:read": true, "people:write": true, "properties:read": true, "properties:manage": true, "tokens:manage": true}
+	// "authenticated" marks operations any caller with credentials may use.
+	permissions := map[string]bool{"people:read": true, "people:write": true, "properties:read": true, "properties:manage": true, "tokens:manage": true, "audit:read": true, "authenticated": true}
 	opIDs := map[string]string{}
 	tmpl := regexp.MustCompile(`\{([^}]+)\}`)
 	for path, item := range doc.Paths {
@@ -184,6 +185,13 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 					rm, _ = v.(map[string]any)
 				}
 				content, _ := rm["content"].(map[string]any)
+				if oaHostedPage(path) {
+					// The hosted pages answer browsers: errors are pages.
+					if content["text/html"] == nil {
+						t.Errorf("%s: response %s of a hosted page is not text/html", where, code)
+					}
+					continue
+				}
 				if content["application/problem+json"] == nil {
 					t.Errorf("%s: response %s is not application/problem+json", where, code)
 				}
@@ -385,4 +393,10 @@ func oaContains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// oaHostedPage reports whether path is one of the HTML pages for browsers
+// (sign-in, account, owner setup) rather than an API.
+func oaHostedPage(path string) bool {
+	return strings.HasPrefix(path, "/auth/") || path == "/account" || strings.HasPrefix(path, "/account/") || strings.HasPrefix(path, "/setup/")
 }

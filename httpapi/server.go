@@ -36,8 +36,21 @@ type Config struct {
 	Identity   *identity.Service
 	Properties *property.Service
 	Tokens     *auth.Service
-	Log        *slog.Logger
-	Clock      onramp.Clock
+	// Accounts holds the account rules behind the hosted pages and staff
+	// sessions on the JSON API.
+	Accounts *auth.Accounts
+	// Login, if set, finishes OIDC authorization requests after a hosted
+	// sign-in (the OIDC provider implements it). Without it, or for a
+	// sign-in that was not for an auth request, pages redirect to
+	// return_to or /account.
+	Login Login
+	// OAuth makes each new property's default OpenID Connect client.
+	OAuth *auth.OAuth
+	// OIDC, if set, is the OpenID Connect provider (oidcop), served at
+	// /oauth/ and /.well-known/openid-configuration.
+	OIDC  http.Handler
+	Log   *slog.Logger
+	Clock onramp.Clock
 	// Registry receives the server's metrics; /metrics serves it.
 	Registry *prometheus.Registry
 	// Metrics, if set, were made with NewMetrics on Registry (so ingest
@@ -61,9 +74,12 @@ type Config struct {
 // Server serves Onramp's HTTP API.
 type Server struct {
 	Config
-	log      *slog.Logger
-	mux      *http.ServeMux
-	metrics  *Metrics
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *Metrics
+	pages   *pageSet
+	// cop is the first CSRF layer of cookie-authenticated unsafe requests.
+	cop      *http.CrossOriginProtection
 	draining atomic.Bool
 	// sdkGz is the SDK compressed once, on first request.
 	sdkOnce sync.Once
@@ -72,7 +88,7 @@ type Server struct {
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{Config: cfg, log: cfg.Log, mux: http.NewServeMux()}
+	s := &Server{Config: cfg, log: cfg.Log, mux: http.NewServeMux(), pages: loadPages(), cop: http.NewCrossOriginProtection()}
 	s.metrics = cfg.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics(cfg.Registry)
@@ -129,6 +145,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/tokens", s.withToken(auth.ManageTokens, s.listTokens))
 	m.HandleFunc("POST /api/tokens", s.withToken(auth.ManageTokens, s.createToken))
 	m.HandleFunc("DELETE /api/tokens/{id}", s.withToken(auth.ManageTokens, s.revokeToken))
+	m.HandleFunc("GET /api/auth/session", s.withToken(anyPrincipal, s.whoAmI))
+	m.HandleFunc("GET /api/audit", s.withToken(auth.ReadAudit, s.listAudit))
 	m.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s; the API is described at /api/openapi.json.", r.Method, r.URL.Path))
 	})
@@ -138,6 +156,15 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s.", r.Method, r.URL.Path))
 	})
+
+	// Hosted sign-in and account pages.
+	s.authPageRoutes(m)
+	s.oidcPageRoutes(m)
+	// OpenID Connect provider. Registered whether or not one is
+	// configured, so the routes (and their documentation) do not depend
+	// on configuration.
+	m.HandleFunc("/oauth/", s.oidc)
+	m.HandleFunc("GET /.well-known/openid-configuration", s.oidc)
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -155,6 +182,16 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Nothing at %s %s.", r.Method, r.URL.Path))
 	})
+}
+
+// oidc hands a request to the OpenID Connect provider. The provider
+// answers in OAuth's own error format, not with problem documents.
+func (s *Server) oidc(w http.ResponseWriter, r *http.Request) {
+	if s.OIDC == nil {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "The OpenID Connect provider is not configured on this server."))
+		return
+	}
+	s.OIDC.ServeHTTP(w, r)
 }
 
 // wrongMethod answers 405 with an Allow header when the path exists for

@@ -35,12 +35,28 @@ type testStack struct {
 	ids    *identity.Service
 	props  *property.Service
 	tokens *auth.Service
+	// accounts are the account rules behind the hosted pages; their clock
+	// is clock, which tests move by hand. outbox delivers what they queue
+	// to mailer when a test asks (mails).
+	accounts *auth.Accounts
+	clock    *testClock
+	outbox   *auth.Outbox
+	mailer   *recordingMailer
+	login    *recordingLogin
+	oauth    *auth.OAuth
 	// prop is a property that accepts any origin; owner an owner API token.
 	prop  *property.Created
 	owner string
 }
 
 func newTestStack(t *testing.T) *testStack {
+	t.Helper()
+	return newTestStackAt(t, "http://onramp.test:8080")
+}
+
+// newTestStackAt is newTestStack with another public URL (https turns on
+// Secure and __Host- cookies).
+func newTestStackAt(t *testing.T, publicURL string) *testStack {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
@@ -67,10 +83,42 @@ func newTestStack(t *testing.T) *testStack {
 	evs.ConnectIdentity(ids)
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
+	oauth, err := auth.NewOAuth(auth.OAuthConfig{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		IsRetryable: sqlite.IsRetryable, Properties: props, Clock: clock, Log: log, Issuer: "http://onramp.test:8080",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tiny argon2 parameters: the tests are about the rules, not the cost.
+	hasher, err := auth.NewArgon2id(auth.Argon2idConfig{Params: auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authClock := newTestClock()
+	accTx := func(ctx context.Context, fn func(auth.TxStore) error) error {
+		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+	}
+	accounts := auth.NewAccounts(auth.Config{
+		Read: db.Reader(), InTx: accTx, Identity: ids, Clock: authClock, Log: log, Hasher: hasher,
+		PublicURL: publicURL,
+		// The clock stands still, so the per-IP token bucket would never
+		// refill: make it roomy. The failure limits are the real ones.
+		Limits: auth.Limits{IPRate: 1e6, IPBurst: 1e6},
+	})
+	if err := accounts.Init(ctx); err != nil {
+		t.Fatalf("accounts init: %v", err)
+	}
+	mailer := &recordingMailer{}
+	outbox := &auth.Outbox{Store: db.Reader(), InTx: accTx, Clock: authClock, Log: log, Mailer: mailer}
+	login := &recordingLogin{}
 	srv := httpapi.New(httpapi.Config{
-		Events: evs, Identity: ids, Properties: props, Tokens: tokens,
+		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
-		PublicURL: "http://onramp.test:8080",
+		PublicURL: publicURL,
 	})
 	hs := httptest.NewServer(srv)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -84,7 +132,8 @@ func newTestStack(t *testing.T) *testStack {
 			t.Errorf("close: %v", err)
 		}
 	})
-	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens}
+	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens,
+		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: login, oauth: oauth}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
 	return s

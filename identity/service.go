@@ -25,12 +25,18 @@ type Service struct {
 	// caches must forget (merge, unmerge, delete, suppress). It is called
 	// inside the change's transaction and must not touch the database.
 	OnChange func(personIDs []string)
-	// Erase, if set, runs inside a delete's transaction with every
-	// identifier of the persons being deleted, so that other parts erase
-	// what they keep about them (the rejected-events log) atomically with
-	// the delete.
-	Erase func(ctx context.Context, st Store, keys []Key) error
+	// erasers run inside a delete's transaction, so that other parts
+	// erase what they keep about the persons (the rejected-events log,
+	// accounts and sessions) atomically with the delete.
+	erasers []Eraser
 }
+
+// Eraser erases what a part keeps about persons being deleted: their ids
+// and every identifier they had. It runs in the delete's transaction st.
+type Eraser func(ctx context.Context, st Store, personIDs []string, keys []Key) error
+
+// OnErase adds an Eraser. Call it while wiring, before serving.
+func (s *Service) OnErase(e Eraser) { s.erasers = append(s.erasers, e) }
 
 // NewService returns a Service reading through read and writing through inTx.
 func NewService(read Store, inTx TxFunc, clock onramp.Clock, log *slog.Logger) *Service {
@@ -443,7 +449,7 @@ func (s *Service) Delete(ctx context.Context, id string) ([]string, error) {
 // deleteTree erases the persons, and through Erase what other parts keep
 // about their identifiers.
 func (s *Service) deleteTree(ctx context.Context, st Store, members []string) error {
-	if s.Erase != nil {
+	if len(s.erasers) > 0 {
 		ids, err := st.IdentifiersOf(ctx, members)
 		if err != nil {
 			return err
@@ -452,8 +458,10 @@ func (s *Service) deleteTree(ctx context.Context, st Store, members []string) er
 		for i, id := range ids {
 			keys[i] = id.Key
 		}
-		if err := s.Erase(ctx, st, keys); err != nil {
-			return fmt.Errorf("identity: erase: %w", err)
+		for _, erase := range s.erasers {
+			if err := erase(ctx, st, members, keys); err != nil {
+				return fmt.Errorf("identity: erase: %w", err)
+			}
 		}
 	}
 	return st.DeletePersons(ctx, members)

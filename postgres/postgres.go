@@ -337,4 +337,5 @@ var (
 	_ property.Store    = (*Queries)(nil)
 	_ auth.Store        = (*Queries)(nil)
 	_ auth.AccountStore = (*Queries)(nil)
+	_ auth.OAuthStore   = (*Queries)(nil)
 )

@@ -95,6 +95,13 @@ type Created struct {
 
 // Create adds a property with fresh keys.
 func (s *Service) Create(ctx context.Context, p CreateParams) (*Created, error) {
+	return s.CreateIn(ctx, s.store, p)
+}
+
+// CreateIn is Create writing through st, so that a caller can make the
+// property in a transaction together with what belongs to it (auth makes
+// the property's OAuth client in the same transaction).
+func (s *Service) CreateIn(ctx context.Context, st Store, p CreateParams) (*Created, error) {
 	name := strings.TrimSpace(p.Name)
 	if err := validName(name); err != nil {
 		return nil, err
@@ -103,7 +110,7 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Created, error) 
 	if err != nil {
 		return nil, err
 	}
-	if existing, err := s.store.PropertyByName(ctx, name); err == nil && existing != nil {
+	if existing, err := st.PropertyByName(ctx, name); err == nil && existing != nil {
 		return nil, onramp.Errorf(onramp.ECONFLICT, "A property named %q exists already.", name)
 	} else if err != nil && onramp.ErrorCode(err) != onramp.ENOTFOUND {
 		return nil, fmt.Errorf("property: create: %w", err)
@@ -119,7 +126,7 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Created, error) 
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	if err := s.store.CreateProperty(ctx, prop); err != nil {
+	if err := st.CreateProperty(ctx, prop); err != nil {
 		return nil, fmt.Errorf("property: create: %w", err)
 	}
 	return &Created{Property: prop, SecretKey: secret}, nil

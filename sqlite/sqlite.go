@@ -515,4 +515,5 @@ var (
 	_ property.Store    = (*Queries)(nil)
 	_ auth.Store        = (*Queries)(nil)
 	_ auth.AccountStore = (*Queries)(nil)
+	_ auth.OAuthStore   = (*Queries)(nil)
 )

@@ -30,6 +30,7 @@ type Store interface {
 	auth.Store
 	auth.AccountStore
 	auth.MFAStore
+	auth.OAuthStore
 }
 
 // Engine is an open database of one engine, as the suite drives it.
@@ -77,7 +78,7 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
 		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
-		accountTests, sessionTests, codeTests, auditTests, outboxTests,
+		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests,
 		mfaTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()

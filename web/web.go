@@ -1,10 +1,11 @@
 // Package web holds the files Onramp serves to browsers, embedded in the
-// binary: the tracking SDK today, the console and hosted pages later.
+// binary: the tracking SDK, and the hosted sign-in and account pages
+// (templates, their one stylesheet, and their messages per language).
 package web
 
 import "embed"
 
-// Assets is the embedded file tree (sdk/onramp.js, …).
+// Assets is the embedded file tree (sdk/onramp.js, auth/…).
 //
-//go:embed sdk/onramp.js
+//go:embed sdk/onramp.js auth/templates/*.html auth/auth.css auth/locales/*.json
 var Assets embed.FS

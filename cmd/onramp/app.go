@@ -20,6 +20,9 @@ type store interface {
 	events.Store
 	property.Store
 	auth.Store
+	auth.AccountStore
+	auth.MFAStore
+	auth.OAuthStore
 }
 
 // engine is an open database of either kind, seen through the parts'
@@ -67,6 +70,8 @@ type app struct {
 	events     *events.Service
 	properties *property.Service
 	tokens     *auth.Service
+	accounts   *auth.Accounts
+	oauth      *auth.OAuth
 }
 
 // openApp opens the database, applies migrations and wires the Services.
@@ -92,9 +97,45 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 	})
 	a.events.ConnectIdentity(a.identity)
+	auth.EraseOnDelete(a.identity)
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
+	a.oauth, err = auth.NewOAuth(auth.OAuthConfig{
+		Read: eng.read,
+		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
+			return eng.inTx(ctx, func(s store) error { return fn(s) })
+		},
+		IsRetryable: eng.isRetryable, Properties: a.properties, Clock: clock, Log: log,
+		Issuer: cfg.PublicURL, KeyEncryptionKey: cfg.keyEncryptionKey,
+	})
+	if err != nil {
+		eng.close()
+		return nil, err
+	}
 	return a, nil
+}
+
+// openAccounts wires the account rules (sign-up, sign-in, sessions,
+// staff, audit) and loads their server keys. Only the commands that use
+// them pay for it: making the hasher computes one argon2id hash.
+func (a *app) openAccounts(ctx context.Context) error {
+	hasher, err := auth.NewArgon2id(auth.Argon2idConfig{Params: a.cfg.Argon2})
+	if err != nil {
+		return err
+	}
+	a.accounts = auth.NewAccounts(auth.Config{
+		Read: a.eng.read,
+		InTx: func(ctx context.Context, fn func(auth.TxStore) error) error {
+			return a.eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
+		},
+		Identity: a.identity, Clock: a.clock, Log: a.log, Hasher: hasher, PublicURL: a.cfg.PublicURL,
+	})
+	if err := a.accounts.Init(ctx); err != nil {
+		return err
+	}
+	a.accounts.ConnectIdentity(a.identity)
+	a.oauth.SetRecorder(a.accounts)
+	return nil
 }
 
 func (a *app) Close() error { return a.eng.close() }

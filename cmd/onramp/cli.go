@@ -44,12 +44,17 @@ func cliApp(ctx context.Context, name, usageLine string, args []string, extra fu
 }
 
 func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error {
-	var name string
-	var origins multiFlag
-	var asJSON bool
+	var name, backchannel string
+	var origins, redirects, postLogout multiFlag
+	var public, firstParty, asJSON bool
 	a, _, err := cliApp(ctx, "property create", commands()["property create"].usage, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "property name, such as website or community (required)")
 		fs.Var(&origins, "origin", "allowed browser origin such as https://www.example.com (repeatable)")
+		fs.Var(&redirects, "redirect-uri", "where the property's OpenID Connect client receives codes, matched exactly: https, or http on localhost (repeatable)")
+		fs.BoolVar(&public, "public", false, "a public client (single-page or mobile app): no secret, PKCE required, no client credentials")
+		fs.BoolVar(&firstParty, "first-party", false, "the company's own app: skip the consent screen")
+		fs.Var(&postLogout, "post-logout-redirect-uri", "where /oauth/end_session may send people after signing out (repeatable)")
+		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "receives back-channel logout tokens when a session ends")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -59,14 +64,29 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 	if name == "" {
 		return onramp.Errorf(onramp.EINVALID, "--name is required")
 	}
-	c, err := a.properties.Create(ctx, property.CreateParams{Name: name, Origins: origins})
+	c, err := a.oauth.CreateProperty(ctx, auth.CreatePropertyParams{
+		Property: property.CreateParams{Name: name, Origins: origins},
+		Client: auth.ClientParams{
+			RedirectURIs: redirects, Public: public, FirstParty: firstParty,
+			PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
+		},
+	})
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		return printJSON(out, map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "write_key": c.WriteKey, "secret_key": c.SecretKey})
+		m := map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "write_key": c.WriteKey, "secret_key": c.SecretKey, "client_id": c.Client.ID}
+		if c.Client.Secret != "" {
+			m["client_secret"] = c.Client.Secret
+		}
+		return printJSON(out, m)
 	}
-	fmt.Fprintf(out, "Property %s (%s) created.\n  write key:  %s   (public: goes into your pages)\n  secret key: %s   (shown once: server-side reads)\n", c.Name, c.ID, c.WriteKey, c.SecretKey)
+	fmt.Fprintf(out, "Property %s (%s) created.\n  write key:  %s   (public: goes into your pages)\n  secret key: %s   (shown once: server-side reads)\n  client id:  %s   (OpenID Connect)\n", c.Name, c.ID, c.WriteKey, c.SecretKey, c.Client.ID)
+	if c.Client.Secret != "" {
+		fmt.Fprintf(out, "  client secret: %s   (shown once: the app's server signs in with it)\n", c.Client.Secret)
+	} else {
+		fmt.Fprintln(out, "  public client: no secret; use PKCE (S256)")
+	}
 	return nil
 }
 

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/onramp-dev/onramp/auth"
 )
 
 // Config is every setting Onramp honours, validated once. Precedence:
@@ -20,11 +26,26 @@ type Config struct {
 	DatabaseURL string `json:"database_url"`
 	NATSURL     string `json:"nats_url"`
 	SMTPURL     string `json:"smtp_url"`
-	LogLevel    string `json:"log_level"`
-	LogFormat   string `json:"log_format"`
-	TrustProxy  bool   `json:"trust_proxy"`
+	// SMTPFrom is the sender of auth emails; default no-reply at the
+	// public URL's host.
+	SMTPFrom   string `json:"smtp_from"`
+	LogLevel   string `json:"log_level"`
+	LogFormat  string `json:"log_format"`
+	TrustProxy bool   `json:"trust_proxy"`
 	// SQLiteSync is SQLite's synchronous pragma: FULL (default) or NORMAL.
 	SQLiteSync string `json:"sqlite_synchronous"`
+	// Argon2 cost of password hashes, as settings give them (empty: the
+	// OWASP defaults); validate parses them into Argon2.
+	Argon2MemoryKiB string            `json:"argon2_memory_kib"`
+	Argon2Time      string            `json:"argon2_time"`
+	Argon2Threads   string            `json:"argon2_threads"`
+	Argon2          auth.Argon2Params `json:"-"`
+	// KeyEncryptionKey (32 bytes, base64 or hex) seals the private halves
+	// of the OpenID Connect signing keys in the database. Environment or
+	// config file only: a flag would show it in the process list.
+	KeyEncryptionKey string `json:"key_encryption_key"`
+	// keyEncryptionKey is KeyEncryptionKey decoded by validate.
+	keyEncryptionKey []byte
 	// configuredPublicURL is PublicURL as the operator set it ("" when it
 	// was derived from the address): only a configured one may override
 	// what requests say about where Onramp is reached.
@@ -50,7 +71,11 @@ var settingNames = []struct{ flag, env, help string }{
 	{"public-url", "ONRAMP_PUBLIC_URL", "URL people reach Onramp at (default http://<addr>)"},
 	{"database-url", "ONRAMP_DATABASE_URL", "postgres://… to use PostgreSQL (default: SQLite in the data folder)"},
 	{"nats-url", "ONRAMP_NATS_URL", "nats://… for the scale-out bus (optional)"},
-	{"smtp-url", "ONRAMP_SMTP_URL", "smtp://host:port for email (optional)"},
+	{"smtp-url", "ONRAMP_SMTP_URL", "smtp://host:port for email (optional; without it emails go to the log, for development)"},
+	{"smtp-from", "ONRAMP_SMTP_FROM", "sender of emails (default Onramp <no-reply@public-url-host>)"},
+	{"argon2-memory-kib", "ONRAMP_ARGON2_MEMORY_KIB", "argon2id memory per password hash in KiB (default 19456)"},
+	{"argon2-time", "ONRAMP_ARGON2_TIME", "argon2id passes per password hash (default 2)"},
+	{"argon2-threads", "ONRAMP_ARGON2_THREADS", "argon2id lanes per password hash (default 1)"},
 	{"log-level", "ONRAMP_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	{"log-format", "ONRAMP_LOG_FORMAT", "text or json (default text)"},
 	{"sqlite-synchronous", "ONRAMP_SQLITE_SYNCHRONOUS", "FULL (survives power loss, default) or NORMAL (survives process crashes)"},
@@ -84,8 +109,8 @@ func (cf *configFlags) load() (Config, error) {
 	cf.fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	targets := map[string]*string{
 		"data-dir": &cfg.DataDir, "addr": &cfg.Addr, "public-url": &cfg.PublicURL, "database-url": &cfg.DatabaseURL,
-		"nats-url": &cfg.NATSURL, "smtp-url": &cfg.SMTPURL, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat,
-		"sqlite-synchronous": &cfg.SQLiteSync,
+		"nats-url": &cfg.NATSURL, "smtp-url": &cfg.SMTPURL, "smtp-from": &cfg.SMTPFrom, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat,
+		"sqlite-synchronous": &cfg.SQLiteSync, "argon2-memory-kib": &cfg.Argon2MemoryKiB, "argon2-time": &cfg.Argon2Time, "argon2-threads": &cfg.Argon2Threads,
 	}
 	for _, s := range settingNames {
 		if v, ok := os.LookupEnv(s.env); ok && v != "" {
@@ -94,6 +119,9 @@ func (cf *configFlags) load() (Config, error) {
 		if explicit[s.flag] {
 			*targets[s.flag] = *cf.set[s.flag]
 		}
+	}
+	if v := os.Getenv("ONRAMP_KEY_ENCRYPTION_KEY"); v != "" {
+		cfg.KeyEncryptionKey = v
 	}
 	if v := os.Getenv("ONRAMP_TRUST_PROXY"); v == "1" || v == "true" {
 		cfg.TrustProxy = true
@@ -137,7 +165,55 @@ func (c *Config) validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
+	if c.SMTPFrom == "" {
+		host := c.PublicURL
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		c.SMTPFrom = "Onramp <no-reply@" + host + ">"
+	}
+	// Zero fields take auth's defaults; NewArgon2id checks the ranges.
+	for _, f := range []struct {
+		name, v string
+		bits    int
+		set     func(uint64)
+	}{
+		{"argon2-memory-kib", c.Argon2MemoryKiB, 32, func(n uint64) { c.Argon2.MemoryKiB = uint32(n) }},
+		{"argon2-time", c.Argon2Time, 32, func(n uint64) { c.Argon2.Time = uint32(n) }},
+		{"argon2-threads", c.Argon2Threads, 8, func(n uint64) { c.Argon2.Threads = uint8(n) }},
+	} {
+		if f.v == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f.v, 10, f.bits)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%s must be a positive whole number, not %q", f.name, f.v)
+		}
+		f.set(n)
+	}
+	if c.KeyEncryptionKey != "" {
+		k, err := decodeKey(c.KeyEncryptionKey)
+		if err != nil {
+			return fmt.Errorf("key encryption key (ONRAMP_KEY_ENCRYPTION_KEY): %w", err)
+		}
+		c.keyEncryptionKey = k
+	}
 	return nil
+}
+
+// decodeKey reads a 32-byte key written as hex or base64 (standard or
+// URL alphabet, padded or not), e.g. from `openssl rand -base64 32`.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("must be 32 bytes as hex (64 characters) or base64 (44 characters), such as the output of openssl rand -base64 32")
 }
 
 // sqlitePath is the database file when no Postgres URL is set.

@@ -30,7 +30,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":               {"serve [flags]", "run Onramp (HTTP API, ingest, bus)", runServe},
 		"migrate":             {"migrate [flags]", "apply database migrations and exit", runMigrate},
-		"property create":     {"property create --name NAME [--origin URL]… [--json]", "add a web property and print its keys", runPropertyCreate},
+		"property create":     {"property create --name NAME [--origin URL]… [--redirect-uri URL]… [--public] [--first-party] [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--json]", "add a web property with its OpenID Connect client and print its keys", runPropertyCreate},
 		"property list":       {"property list [--json]", "list properties", runPropertyList},
 		"property revoke-key": {"property revoke-key --property ID|NAME --key write|secret [--json]", "replace a property's key", runPropertyRevoke},
 		"token create":        {"token create [--name NAME] [--role owner|admin|developer|marketer|support] [--json]", "make an API token for /api", runTokenCreate},
@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"user show":           {"user show ID|TYPE:VALUE [--events N] [--json]", "show a person with identifiers and recent events", runUserShow},
 		"user delete":         {"user delete ID|TYPE:VALUE [--yes]", "delete a person, their identifiers and events", runUserDelete},
 		"events rejected":     {"events rejected [--property ID|NAME] [--limit N] [--json]", "show the rejected-events log", runEventsRejected},
+		"audit list":          {"audit list [--person ID|TYPE:VALUE] [--action NAME|PREFIX*] [--outcome O] [--since TIME] [--limit N] [--json]", "show the audit log (sign-ins, staff and admin actions)", runAuditList},
 		"bench ingest":        {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
 		"bench timeline":      {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C]", "load-test timeline reads", runBenchTimeline},
 		"version":             {"version", "print the version", runVersion},

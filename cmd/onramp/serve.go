@@ -52,9 +52,30 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	} else if nt != nil {
 		fmt.Fprintf(out, "\nFirst start: this owner API token is shown once. Keep it safe.\n\n    %s\n\n  Use it as: curl -H 'Authorization: Bearer %s' %s/api/properties\n\n", nt.Secret, nt.Secret, cfg.PublicURL)
 	}
+	if err := a.openAccounts(ctx); err != nil {
+		return err
+	}
+	// Until an owner account exists, every start prints a fresh link
+	// (which retires the one printed before).
+	if link, err := a.accounts.OwnerLink(ctx); err != nil {
+		return err
+	} else if link != "" {
+		fmt.Fprintf(out, "First start: create the owner account at %s\n  (the link works once, for 24 hours; restart to get a new one)\n\n", link)
+	}
+	outbox, err := a.newOutbox()
+	if err != nil {
+		return err
+	}
+	var srv *httpapi.Server
+	provider, login, logouts, err := a.openProvider(ctx, func(r *http.Request) string { return srv.SessionIDOf(r) })
+	if err != nil {
+		return err
+	}
+	outbox.Logout = logouts
 
-	srv := httpapi.New(httpapi.Config{
-		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens,
+	srv = httpapi.New(httpapi.Config{
+		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth,
+		OIDC: provider, Login: login,
 		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
 		Ready: a.eng.ping,
 	})
@@ -80,8 +101,10 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.eng.background(workCtx, log) }()
 	}
-	wg.Add(2)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.oauth.RunUpkeep(workCtx) }()
 	go func() { defer wg.Done(); a.events.Run(workCtx) }()
+	go func() { defer wg.Done(); outbox.Run(workCtx) }()
 	go func() {
 		defer wg.Done()
 		if err := a.events.NewPublisher().Run(workCtx); err != nil {

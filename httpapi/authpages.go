@@ -1,0 +1,374 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
+)
+
+// Login finishes an OIDC authorization request once a hosted page has
+// signed the person in: the OIDC provider marks the request done with the
+// grant's session and answers the browser (a redirect back to the client
+// with a code, or the provider's error page). Pages call it only when the
+// finished flow was started for an auth request.
+type Login interface {
+	FinishLogin(w http.ResponseWriter, r *http.Request, authRequestID string, g *auth.Grant)
+}
+
+// LoginOrigins is optionally implemented by a Login: the origins of the
+// client's redirect URIs, which the sign-in pages of that auth request add
+// to their CSP form-action (Chrome applies form-action to the redirect
+// chain after a form post, and the chain ends at the client).
+type LoginOrigins interface {
+	FormActionOrigins(ctx context.Context, authRequestID string) []string
+}
+
+// The hosted sign-in pages: thin handlers over auth.Accounts. Every
+// decision (what to send, whether a code is right, what an answer may
+// reveal, limits) is the Accounts'; these only move form values in and
+// pages, cookies and redirects out.
+
+func (s *Server) authPageRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /auth/assets/auth.css", s.authCSS)
+	m.HandleFunc("GET /auth/sign-in", s.signInPage)
+	m.HandleFunc("POST /auth/sign-in", s.guardPost(s.signInPost))
+	m.HandleFunc("GET /auth/sign-up", s.signUpPage)
+	m.HandleFunc("POST /auth/sign-up", s.guardPost(s.signUpPost))
+	m.HandleFunc("GET /auth/verify", s.verifyPage)
+	m.HandleFunc("POST /auth/verify", s.guardPost(s.verifyPost))
+	m.HandleFunc("GET /auth/magic/{token}", s.magicPage)
+	m.HandleFunc("POST /auth/magic/{token}", s.guardPost(s.magicPost))
+	m.HandleFunc("POST /auth/sign-out", s.guardPost(s.signOutPost))
+	m.HandleFunc("GET /setup/owner", s.setupPage)
+	m.HandleFunc("POST /setup/owner", s.guardPost(s.setupPost))
+	m.HandleFunc("GET /account", s.accountPage)
+	m.HandleFunc("POST /account/sessions/{id}/revoke", s.guardPost(s.revokeSessionPost))
+}
+
+// startFlow opens a flow for a sign-in or sign-up page and hands the
+// browser its cookie. The flow carries the OIDC auth request through to
+// Complete, and the tracking id the SDK put on the link (onramp_aid), so
+// the visitor's earlier browsing joins the account once the email is
+// proven.
+func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, kind, authRequest string) (*auth.Flow, error) {
+	f, ref, err := s.Accounts.StartFlow(r.Context(), auth.StartFlowParams{
+		Kind: kind, AuthRequestID: authRequest, AnonymousID: r.FormValue("onramp_aid"), Info: s.requestInfo(r),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.setFlowCookie(w, ref)
+	return f, nil
+}
+
+func authRequestParam(r *http.Request) string {
+	a := r.FormValue("authRequest")
+	if len(a) > 200 {
+		return ""
+	}
+	return a
+}
+
+func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, kind, page, titleKey string) {
+	v := s.pages.newView(r, titleKey)
+	v.AuthRequest = authRequestParam(r)
+	f, err := s.startFlow(w, r, kind, v.AuthRequest)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v.CSRF = s.Accounts.CSRFToken(f.ID)
+	s.render(w, r, http.StatusOK, page, v)
+}
+
+// signInPage first lets a live session answer an OIDC request without a
+// page (single sign-on across properties, prompt=none); otherwise it asks.
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	if ar := authRequestParam(r); ar != "" {
+		if lr, ok := s.Login.(LoginResumer); ok {
+			ses, _ := s.Accounts.CheckSession(r.Context(), s.sessionSecret(r))
+			if lr.ResumeLogin(w, r, ar, ses) {
+				return
+			}
+		}
+	}
+	s.flowPage(w, r, auth.FlowSignIn, "sign_in", "title_sign_in")
+}
+
+func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) {
+	s.flowPage(w, r, auth.FlowSignUp, "sign_up", "title_sign_up")
+}
+
+// postedFlow checks the CSRF token of a flow's form and returns the flow
+// reference. A browser without a flow cookie (expired, or a forged post)
+// has nothing to bind the form to, which is a CSRF refusal too.
+func (s *Server) postedFlow(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ref, id := flowRef(r)
+	if !s.checkCSRF(w, r, id, "") {
+		return "", false
+	}
+	return ref, true
+}
+
+// formAgain shows a flow's form again with err. A flow that has expired
+// is replaced, so the visitor can simply submit again.
+func (s *Server) formAgain(w http.ResponseWriter, r *http.Request, page, titleKey, kind string, err error, keep ...string) {
+	if onramp.ErrorCode(err) == onramp.EINTERNAL {
+		s.pageError(w, r, err)
+		return
+	}
+	v := s.pages.newView(r, titleKey)
+	v.addError(err)
+	for _, k := range keep {
+		v.values[k] = r.PostFormValue(k)
+	}
+	ref, id := flowRef(r)
+	if onramp.ErrorCode(err) == onramp.ENOTFOUND || ref == "" {
+		f, ferr := s.startFlow(w, r, kind, "")
+		if ferr != nil {
+			s.pageError(w, r, ferr)
+			return
+		}
+		id = f.ID
+	} else if f, ferr := s.Accounts.Flow(r.Context(), ref); ferr == nil {
+		v.AuthRequest = f.AuthRequestID
+	}
+	v.CSRF = s.Accounts.CSRFToken(id)
+	s.render(w, r, pageStatus(w, err), page, v)
+}
+
+func (s *Server) signInPost(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	ctx, info, email := r.Context(), s.requestInfo(r), r.PostFormValue("email")
+	if r.PostFormValue("action") == "code" {
+		if _, err := s.Accounts.SendEmailCode(ctx, auth.SendCodeParams{FlowRef: ref, Email: email, Info: info}); err != nil {
+			s.formAgain(w, r, "sign_in", "title_sign_in", auth.FlowSignIn, err, "email")
+			return
+		}
+		s.toVerify(w, r)
+		return
+	}
+	step, err := s.Accounts.SignInPassword(ctx, auth.PasswordParams{FlowRef: ref, Email: email, Password: r.PostFormValue("password"), Info: info})
+	if err != nil {
+		s.formAgain(w, r, "sign_in", "title_sign_in", auth.FlowSignIn, err, "email")
+		return
+	}
+	s.afterStep(w, r, ref, step)
+}
+
+func (s *Server) signUpPost(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	// Only what the visitor typed becomes a trait: an empty name must not
+	// blank the name Onramp already knows.
+	traits := map[string]string{}
+	if name := strings.TrimSpace(r.PostFormValue("name")); name != "" {
+		traits["name"] = name
+	}
+	var raw json.RawMessage
+	if len(traits) > 0 {
+		raw, _ = json.Marshal(traits)
+	}
+	_, err := s.Accounts.SignUp(r.Context(), auth.SignUpParams{
+		FlowRef: ref, Email: r.PostFormValue("email"), Password: r.PostFormValue("password"), Traits: raw, Info: s.requestInfo(r),
+	})
+	if err != nil {
+		s.formAgain(w, r, "sign_up", "title_sign_up", auth.FlowSignUp, err, "email", "name")
+		return
+	}
+	s.toVerify(w, r)
+}
+
+// toVerify sends the browser to the code page, keeping return_to and the
+// language.
+func (s *Server) toVerify(w http.ResponseWriter, r *http.Request) {
+	v := s.pages.newView(r, "title_verify")
+	http.Redirect(w, r, v.Link("/auth/verify"), http.StatusSeeOther)
+}
+
+func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) {
+	s.showVerify(w, r, http.StatusOK, nil, "")
+}
+
+// showVerify renders the code page of the browser's flow; without a flow
+// waiting for a code it goes back to sign-in.
+func (s *Server) showVerify(w http.ResponseWriter, r *http.Request, status int, err error, notice string) {
+	ref, _ := flowRef(r)
+	f, ferr := s.Accounts.Flow(r.Context(), ref)
+	if ferr != nil || f.Step != auth.StepVerifyEmail {
+		v := s.pages.newView(r, "title_sign_in")
+		http.Redirect(w, r, v.Link("/auth/sign-in"), http.StatusSeeOther)
+		return
+	}
+	v := s.pages.newView(r, "title_verify")
+	v.AuthRequest, v.CSRF, v.Notice = f.AuthRequestID, s.Accounts.CSRFToken(f.ID), notice
+	v.Intro = strings.ReplaceAll(v.T["verify_intro"], "{email}", f.Email)
+	if err != nil {
+		v.addError(err)
+		status = pageStatus(w, err)
+	}
+	s.render(w, r, status, "verify", v)
+}
+
+func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.postedFlow(w, r)
+	if !ok {
+		return
+	}
+	ctx, info := r.Context(), s.requestInfo(r)
+	if r.PostFormValue("action") == "resend" {
+		if _, err := s.Accounts.ResendCode(ctx, auth.ResendParams{FlowRef: ref, Info: info}); err != nil {
+			s.verifyFailed(w, r, err)
+			return
+		}
+		v := s.pages.newView(r, "title_verify")
+		s.showVerify(w, r, http.StatusOK, nil, v.T["code_sent_again"])
+		return
+	}
+	step, err := s.Accounts.VerifyEmailCode(ctx, auth.VerifyCodeParams{FlowRef: ref, Code: r.PostFormValue("code"), Info: info})
+	if err != nil {
+		s.verifyFailed(w, r, err)
+		return
+	}
+	s.afterStep(w, r, ref, step)
+}
+
+func (s *Server) verifyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch onramp.ErrorCode(err) {
+	case onramp.EINTERNAL:
+		s.pageError(w, r, err)
+	case onramp.ENOTFOUND:
+		// The flow expired (or a link opened elsewhere took it over).
+		s.formAgain(w, r, "sign_in", "title_sign_in", auth.FlowSignIn, err)
+	default:
+		s.showVerify(w, r, 0, err, "")
+	}
+}
+
+// afterStep moves on from a step: to the code page, or, once the flow is
+// done, to a new session.
+func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, ref string, step *auth.Step) {
+	if step.Next != auth.StepDone {
+		s.toVerify(w, r)
+		return
+	}
+	g, err := s.Accounts.Complete(r.Context(), ref, s.requestInfo(r))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.signedIn(w, r, g)
+}
+
+// signedIn hands the browser its new session. A session cookie the
+// browser already had is replaced (Accounts.ReplaceSession): someone
+// else's (perhaps planted) is ended, so a fixed value never becomes a
+// signed-in session; the same person's hands its clients on. Then the OIDC
+// request the flow was for is finished, or the browser goes to return_to
+// or the account page.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
+	if err := s.Accounts.ReplaceSession(r.Context(), s.sessionSecret(r), g, s.requestInfo(r)); err != nil {
+		s.log.WarnContext(r.Context(), "end the previous session", "err", err, "request_id", requestID(r.Context()))
+	}
+	s.setSessionCookie(w, g)
+	s.clearCookie(w, flowCookie)
+	if g.AuthRequestID != "" && s.Login != nil {
+		s.Login.FinishLogin(w, r, g.AuthRequestID, g)
+		return
+	}
+	to := safeReturnTo(r.FormValue("return_to"))
+	if to == "" {
+		to = "/account"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// magicPage only shows a Continue button: mail scanners fetch the links
+// in emails, and a GET that spent the token would sign the scanner in and
+// leave the person with a dead link.
+func (s *Server) magicPage(w http.ResponseWriter, r *http.Request) {
+	v := s.pages.newView(r, "title_magic")
+	v.Action = "/auth/magic/" + url.PathEscape(r.PathValue("token"))
+	v.CSRF = s.Accounts.CSRFToken(formBinding(s.formNonce(w, r)))
+	s.render(w, r, http.StatusOK, "magic", v)
+}
+
+func (s *Server) magicPost(w http.ResponseWriter, r *http.Request) {
+	if !s.checkCSRF(w, r, nonceBinding(r), "") {
+		return
+	}
+	ctx, info := r.Context(), s.requestInfo(r)
+	step, ref, err := s.Accounts.RedeemLink(ctx, auth.LinkParams{Token: r.PathValue("token"), Info: info})
+	if err != nil {
+		if onramp.ErrorCode(err) == onramp.EINTERNAL {
+			s.pageError(w, r, err)
+			return
+		}
+		v := s.pages.newView(r, "title_magic")
+		v.addError(err)
+		s.renderMessage(w, r, pageStatus(w, err), "title_magic", v.Errors[0].Message, v.Link("/auth/sign-in"), "link_sign_in_again")
+		return
+	}
+	s.afterStep(w, r, ref, step)
+}
+
+// nonceBinding is the CSRF binding of a nonce-bound form, "" when the
+// browser has no nonce cookie.
+func nonceBinding(r *http.Request) string {
+	if n := cookieValue(r, formCookie); len(n) >= 20 {
+		return formBinding(n)
+	}
+	return ""
+}
+
+func (s *Server) signOutPost(w http.ResponseWriter, r *http.Request) {
+	secret := s.sessionSecret(r)
+	ses, err := s.Accounts.CheckSession(r.Context(), secret)
+	if err != nil {
+		// Nothing live to end: just drop whatever cookie is left.
+		s.clearCookie(w, s.sessionCookieName())
+		http.Redirect(w, r, "/auth/sign-in", http.StatusSeeOther)
+		return
+	}
+	if !s.checkCSRF(w, r, ses.ID, ses.PersonID) {
+		return
+	}
+	if _, err := s.Accounts.SignOut(r.Context(), secret, s.requestInfo(r)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.clearCookie(w, s.sessionCookieName())
+	v := s.pages.newView(r, "title_signed_out")
+	s.renderMessage(w, r, http.StatusOK, "title_signed_out", v.T["signed_out_body"], v.Link("/auth/sign-in"), "link_sign_in_again")
+}
+
+// pageError shows an error that has no form to go back to. Internal
+// errors are logged with the request id and shown only as "something went
+// wrong".
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	status := pageStatus(w, err)
+	v := s.pages.newView(r, "title_error")
+	msg := v.T["error_body"]
+	if status >= 500 {
+		s.log.ErrorContext(r.Context(), "page failed", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
+	} else {
+		v.addError(err)
+		msg = v.Errors[0].Message
+	}
+	s.renderMessage(w, r, status, "title_error", msg, v.Link(restartPath(r.URL.Path)), "link_reload")
+}
+
+func jsonDetail(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
