@@ -206,8 +206,8 @@ func (s *Accounts) sendProof(ctx context.Context, ref, email string, signUp *pen
 
 // sendFitting queues the one email that fits the flow's address, within
 // the send limits: a sign-in code to an account, a verification code to a
-// sign-up in waiting (Pending is set only then), else a note on how to
-// sign up.
+// sign-up in waiting (Pending holds one only then; a passkey challenge
+// alone is not one), else a note on how to sign up.
 func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Account, info RequestInfo) error {
 	ok, err := s.allowSend(ctx, st, info, f.Email)
 	if err != nil || !ok {
@@ -216,7 +216,7 @@ func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Ac
 	switch {
 	case acc != nil:
 		return s.sendCode(ctx, st, f, CodeSignIn, acc.PersonID, signInEmail)
-	case len(f.Pending) > 0:
+	case len(f.Pending) > 0 && !passkeyChallengeOnly(f):
 		return s.sendCode(ctx, st, f, CodeVerifyEmail, "", verifyEmail)
 	default:
 		return s.mail(ctx, st, s.noAccountEmail(f.Email))

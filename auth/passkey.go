@@ -411,6 +411,11 @@ func (s *Accounts) BeginPasskeyLogin(ctx context.Context, p PasskeyLoginParams) 
 		if err != nil {
 			return err
 		}
+		if len(f.Pending) > 0 && pend.Passkey == nil {
+			// A sign-up waits on this flow: its Pending must stay a
+			// sign-up's alone (see passkeyChallengeOnly).
+			return onramp.Errorf(onramp.EINVALID, "Passkeys sign in from the sign-in page.")
+		}
 		if pend.Passkey, err = json.Marshal(challenge); err != nil {
 			return err
 		}
@@ -423,6 +428,14 @@ func (s *Accounts) BeginPasskeyLogin(ctx context.Context, p PasskeyLoginParams) 
 		return nil, fmt.Errorf("auth: begin passkey login: %w", err)
 	}
 	return assertion, nil
+}
+
+// passkeyChallengeOnly reports whether a flow's Pending holds just a
+// passkey challenge, not a sign-up in waiting. BeginPasskeyLogin never
+// adds a challenge to a flow with a sign-up, so a challenge means none.
+func passkeyChallengeOnly(f *Flow) bool {
+	p, err := flowPending(f)
+	return err == nil && p.Passkey != nil
 }
 
 func flowPending(f *Flow) (*pending, error) {

@@ -302,3 +302,33 @@ func TestPasskeysNeedAHostName(t *testing.T) {
 		t.Error("passkeys not offered on https://id.example.com")
 	}
 }
+
+// A passkey challenge waiting in a sign-in flow is not a sign-up: asking
+// for the email again still sends an unknown address the "no account"
+// note, never a code that would create an account.
+func TestPasskeyChallengeIsNotASignUp(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	ref := r.start(auth.FlowSignIn, "")
+	if _, err := r.acc.SendEmailCode(ctx, auth.SendCodeParams{FlowRef: ref, Email: "nobody@example.com", Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.acc.BeginPasskeyLogin(ctx, auth.PasskeyLoginParams{FlowRef: ref, Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(time.Minute)
+	if _, err := r.acc.ResendCode(ctx, auth.ResendParams{FlowRef: ref, Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	r.deliver()
+	for _, m := range r.mail.to("nobody@example.com") {
+		if m.Subject != "Sign-in attempt at Acme" {
+			t.Errorf("email %q to an unknown address during a passkey sign-in, want only the no-account note", m.Subject)
+		}
+	}
+	// A sign-up flow does not take a passkey challenge at all.
+	signUp := r.start(auth.FlowSignUp, "")
+	if _, err := r.acc.BeginPasskeyLogin(ctx, auth.PasskeyLoginParams{FlowRef: signUp, Info: r.info}); onramp.ErrorCode(err) != onramp.EINVALID {
+		t.Errorf("passkey login on a sign-up flow: %v", err)
+	}
+}
