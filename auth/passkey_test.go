@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,26 +12,27 @@ import (
 
 	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/internal/softauthn"
 )
 
 // Passkey ceremonies end to end against the real go-webauthn library,
-// driven by softAuthenticator (softauthn_test.go) on real SQLite. The
-// rig's public URL is https://id.example.com.
+// driven by the software authenticator of internal/softauthn, on real
+// SQLite. The rig's public URL is https://id.example.com.
 
-func (r *rig) authenticator(uv bool) *softAuthenticator {
-	return &softAuthenticator{origin: "https://id.example.com", rpID: "id.example.com", uv: uv}
+func (r *rig) authenticator(uv bool) *softauthn.Authenticator {
+	return softauthn.New("https://id.example.com", "id.example.com", uv)
 }
 
 // addPasskey registers a passkey from the session g and returns the new
 // grant (the session rotates) and the credential.
-func (r *rig) addPasskey(g *auth.Grant, a *softAuthenticator, name string) (*auth.PasskeyAdded, *softCredential) {
+func (r *rig) addPasskey(g *auth.Grant, a *softauthn.Authenticator, name string) (*auth.PasskeyAdded, *softauthn.Credential) {
 	r.t.Helper()
 	ctx := context.Background()
 	cer, err := r.acc.BeginPasskeyRegistration(ctx, auth.SessionParams{Session: g.Session, Info: r.info})
 	if err != nil {
 		r.t.Fatalf("BeginPasskeyRegistration: %v", err)
 	}
-	resp, cred, err := a.create(cer.Options)
+	resp, cred, err := a.Create(cer.Options)
 	if err != nil {
 		r.t.Fatalf("authenticator create: %v", err)
 	}
@@ -43,7 +45,7 @@ func (r *rig) addPasskey(g *auth.Grant, a *softAuthenticator, name string) (*aut
 
 // passkeySignIn runs a discoverable passkey sign-in on a new flow, typing
 // no email, and returns the flow and the step (or the error).
-func (r *rig) passkeySignIn(a *softAuthenticator, c *softCredential) (string, *auth.Step, error) {
+func (r *rig) passkeySignIn(a *softauthn.Authenticator, c *softauthn.Credential) (string, *auth.Step, error) {
 	r.t.Helper()
 	ctx := context.Background()
 	ref := r.start(auth.FlowSignIn, "")
@@ -51,7 +53,7 @@ func (r *rig) passkeySignIn(a *softAuthenticator, c *softCredential) (string, *a
 	if err != nil {
 		r.t.Fatalf("BeginPasskeyLogin: %v", err)
 	}
-	resp, err := a.get(opts, c)
+	resp, err := a.Get(opts, c)
 	if err != nil {
 		r.t.Fatalf("authenticator get: %v", err)
 	}
@@ -68,18 +70,18 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the page hands to navigator.credentials.create.
-	var opts creationOptions
-	if err := roundTrip(cer.Options, &opts); err != nil {
+	var opts softauthn.CreationOptions
+	if err := softauthn.Decode(cer.Options, &opts); err != nil {
 		t.Fatal(err)
 	}
 	pk := opts.PublicKey
-	if pk.RP.ID != "id.example.com" || pk.RP.Name != "Acme" || pk.User.ID != b64.EncodeToString(g.Account.WebAuthnHandle) || pk.User.Name != "ada@example.com" ||
+	if pk.RP.ID != "id.example.com" || pk.RP.Name != "Acme" || pk.User.ID != base64.RawURLEncoding.EncodeToString(g.Account.WebAuthnHandle) || pk.User.Name != "ada@example.com" ||
 		pk.AuthenticatorSelection.ResidentKey != "required" || pk.AuthenticatorSelection.RequireResidentKey == nil || !*pk.AuthenticatorSelection.RequireResidentKey ||
 		len(pk.ExcludeCredentials) != 0 || len(pk.Challenge) < 22 {
 		t.Fatalf("creation options = %+v", pk)
 	}
 	a := r.authenticator(true)
-	resp, cred, err := a.create(cer.Options)
+	resp, cred, err := a.Create(cer.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := added.Passkey
-	if p.ID != b64.EncodeToString(cred.id) || p.Name != "Laptop" || !p.UserVerified() || !p.Synced() || p.AttestationFormat != "none" ||
+	if p.ID != base64.RawURLEncoding.EncodeToString(cred.ID) || p.Name != "Laptop" || !p.UserVerified() || !p.Synced() || p.AttestationFormat != "none" ||
 		!slices.Equal(p.Transports, []string{"internal"}) || p.PersonID != g.Account.PersonID {
 		t.Errorf("passkey = %+v", p)
 	}
@@ -108,7 +110,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.create(cer2.Options); !errors.Is(err, errExcluded) {
+	if _, _, err := a.Create(cer2.Options); !errors.Is(err, softauthn.ErrExcluded) {
 		t.Errorf("registering the same authenticator again: %v, want it excluded", err)
 	}
 
@@ -119,12 +121,12 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ro requestOptions
-	_ = roundTrip(assertion, &ro)
+	var ro softauthn.RequestOptions
+	_ = softauthn.Decode(assertion, &ro)
 	if len(ro.PublicKey.AllowCredentials) != 0 || ro.PublicKey.RPID != "id.example.com" || ro.PublicKey.UserVerification != "preferred" {
 		t.Errorf("request options = %+v, want a discoverable login (no allow list)", ro.PublicKey)
 	}
-	got, err := a.get(assertion, cred)
+	got, err := a.Get(assertion, cred)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestPasskeyUserVerificationAndSecondFactor(t *testing.T) {
 	}
 	// Ada's authenticator without UV (same key, UV off): the mfa step.
 	a := r.authenticator(false)
-	a.creds = []*softCredential{withUV}
+	a.Creds = []*softauthn.Credential{withUV}
 	ref, step, err = r.passkeySignIn(a, withUV)
 	if err != nil || step.Next != auth.StepMFA {
 		t.Fatalf("passkey without UV, app on = %+v, %v; want the mfa step", step, err)
@@ -205,7 +207,7 @@ func TestPasskeyCloneWarning(t *testing.T) {
 		}
 	}
 	// A copy of the key, with its own counter, behind the original.
-	cred.counter = 1
+	cred.Counter = 1
 	if _, _, err := r.passkeySignIn(a, cred); onramp.ErrorCode(err) != onramp.EUNAUTHORIZED {
 		t.Fatalf("a sign count that went back: %v, want refused", err)
 	}
@@ -214,7 +216,7 @@ func TestPasskeyCloneWarning(t *testing.T) {
 		t.Errorf("passkey = %+v, want clone_warning and the count kept at 3", keys[0])
 	}
 	// Once flagged, even a counter ahead again is refused.
-	cred.counter = 100
+	cred.Counter = 100
 	if _, _, err := r.passkeySignIn(a, cred); onramp.ErrorCode(err) != onramp.EUNAUTHORIZED {
 		t.Fatalf("a flagged passkey: %v, want refused", err)
 	}
@@ -270,7 +272,7 @@ func TestPasskeyAnswerForAnotherOrigin(t *testing.T) {
 	a := r.authenticator(true)
 	_, cred := r.addPasskey(g, a, "")
 	// A phishing page at another origin relays our challenge.
-	phish := &softAuthenticator{origin: "https://id.example.com.evil.test", rpID: "id.example.com", uv: true, creds: a.creds}
+	phish := &softauthn.Authenticator{Origin: "https://id.example.com.evil.test", RPID: "id.example.com", UV: true, Creds: a.Creds}
 	if _, _, err := r.passkeySignIn(phish, cred); onramp.ErrorCode(err) != onramp.EUNAUTHORIZED {
 		t.Fatalf("an answer made for another origin: %v, want refused", err)
 	}
