@@ -82,7 +82,7 @@ func (s *Accounts) hasTOTP(ctx context.Context, st MFAStore, personID string) (b
 	return false, fmt.Errorf("auth: totp: %w", err)
 }
 
-var errBadSecondFactor = onramp.Errorf(onramp.EINVALID, "That code is not right. Enter the current code from your authenticator app, or one of your recovery codes.")
+var errBadSecondFactor = inField(FieldCode, onramp.Errorf(onramp.EINVALID, "That code is not right. Enter the current code from your authenticator app, or one of your recovery codes."))
 
 // mfaKey is the rate-limit identifier of a person's second factor. It is
 // not the email's counter: a right password resets that one, and must

@@ -437,3 +437,28 @@ func TestFlowSwitchingPersonStartsMethodsOver(t *testing.T) {
 		t.Fatalf("Complete = %+v (%v); want Ada at AAL1 with pwd only", g.Session, err)
 	}
 }
+
+// A setup begun and not confirmed can be shown again, with the same
+// secret; a confirmed app is not "pending".
+func TestPendingTOTP(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	g := r.signUp("ada@example.com", goodPassword, "")
+	if _, err := r.acc.PendingTOTP(ctx, g.Account.PersonID); onramp.ErrorCode(err) != onramp.ENOTFOUND {
+		t.Fatalf("PendingTOTP before a setup: %v", err)
+	}
+	enr, err := r.acc.EnrollTOTP(ctx, auth.SessionParams{Session: g.Session, Info: r.info})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := r.acc.PendingTOTP(ctx, g.Account.PersonID)
+	if err != nil || again.Secret != enr.Secret || again.URL != enr.URL || again.QR != enr.QR {
+		t.Fatalf("PendingTOTP = %+v, %v; want the same setup", again, err)
+	}
+	if _, err := r.acc.ConfirmTOTP(ctx, auth.FactorCodeParams{Session: g.Session, Code: codeAt(t, enr.Secret, r.clock.Now()), Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.acc.PendingTOTP(ctx, g.Account.PersonID); onramp.ErrorCode(err) != onramp.ENOTFOUND {
+		t.Errorf("PendingTOTP after confirming: %v", err)
+	}
+}

@@ -152,6 +152,10 @@ const (
 	ReadProperties   Permission = "properties:read"
 	ManageTokens     Permission = "tokens:manage"
 	ReadAudit        Permission = "audit:read"
+	// ManageAuthSettings reads and changes sign-in settings such as
+	// staff_require_mfa (changing that one is for owners alone, a rule of
+	// RequireStaffMFA).
+	ManageAuthSettings Permission = "auth:settings"
 )
 
 // Allows reports whether role may do p. Least privilege: support reads
@@ -163,7 +167,7 @@ func Allows(role string, p Permission) bool {
 	case RoleOwner, RoleAdmin:
 		return true
 	case RoleDeveloper:
-		return p != ManageTokens && p != ReadAudit
+		return p != ManageTokens && p != ReadAudit && p != ManageAuthSettings
 	case RoleMarketer:
 		return p == ReadPeople || p == WritePeople || p == ReadProperties
 	case RoleSupport:

@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -154,23 +155,11 @@ func (s *Accounts) EnrollTOTP(ctx context.Context, p SessionParams) (*TOTPEnroll
 	if err != nil {
 		return nil, fmt.Errorf("auth: enrol totp: %w", err)
 	}
-	label := acc.PrimaryEmail
-	if label == "" {
-		label = acc.Subject
-	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.ProductName, AccountName: label, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	enr, err := s.totpEnrollment(acc, nil)
 	if err != nil {
-		return nil, fmt.Errorf("auth: enrol totp: %w", err)
+		return nil, err
 	}
-	img, err := key.Image(totpQRSize, totpQRSize)
-	if err != nil {
-		return nil, fmt.Errorf("auth: enrol totp: qr: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("auth: enrol totp: qr: %w", err)
-	}
-	sealed, err := s.sealTOTP(ses.PersonID, key.Secret())
+	sealed, err := s.sealTOTP(ses.PersonID, enr.Secret)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +176,55 @@ func (s *Accounts) EnrollTOTP(ctx context.Context, p SessionParams) (*TOTPEnroll
 	if err != nil {
 		return nil, fmt.Errorf("auth: enrol totp: %w", err)
 	}
+	return enr, nil
+}
+
+// totpEnrollment makes the secret (a new one when secret is nil) and how
+// the app takes it in: the otpauth URL and its QR code.
+func (s *Accounts) totpEnrollment(acc *Account, secret []byte) (*TOTPEnrollment, error) {
+	label := acc.PrimaryEmail
+	if label == "" {
+		label = acc.Subject
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.ProductName, AccountName: label, Period: totpPeriod, Digits: otp.DigitsSix,
+		Algorithm: otp.AlgorithmSHA1, Secret: secret})
+	if err != nil {
+		return nil, fmt.Errorf("auth: totp key: %w", err)
+	}
+	img, err := key.Image(totpQRSize, totpQRSize)
+	if err != nil {
+		return nil, fmt.Errorf("auth: totp qr: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("auth: totp qr: %w", err)
+	}
 	return &TOTPEnrollment{Secret: key.Secret(), URL: key.URL(), QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+}
+
+// PendingTOTP shows again an authenticator-app setup that was begun and
+// not confirmed (after a mistyped code, or a reload), or ENOTFOUND.
+func (s *Accounts) PendingTOTP(ctx context.Context, personID string) (*TOTPEnrollment, error) {
+	t, err := s.cfg.Read.TOTPOf(ctx, personID)
+	if err == nil && t.ConfirmedAt != nil {
+		err = onramp.Errorf(onramp.ENOTFOUND, "No authenticator-app setup is waiting.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	acc, err := s.cfg.Read.AccountOf(ctx, []string{personID})
+	if err != nil {
+		return nil, err
+	}
+	b32, err := s.openTOTP(personID, t.SecretEnc)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(b32)
+	if err != nil {
+		return nil, fmt.Errorf("auth: totp secret: %w", err)
+	}
+	return s.totpEnrollment(acc, raw)
 }
 
 // TOTPConfirmed is a confirmed authenticator app: the recovery codes,

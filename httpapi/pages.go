@@ -42,7 +42,12 @@ type locale struct {
 	Errors   map[string]string `json:"errors"`
 }
 
-var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "account", "message"}
+var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "account", "message", "mfa", "account_mfa", "account_passkeys"}
+
+// passkeyPages load passkey.js (when this server can offer passkeys): the
+// only pages with a script, so the only ones whose CSP allows 'self'
+// scripts and fetches.
+var passkeyPages = map[string]bool{"sign_in": true, "account_passkeys": true}
 
 // loadPages parses the embedded templates. A template error is a build
 // defect, caught by every test that makes a Server, so it panics.
@@ -124,6 +129,10 @@ type view struct {
 	Account  *accountView
 	Scopes   []string    // consent: what the client will see, in words
 	Logout   *logoutView // logout confirmation: where to go afterwards
+	// Passkeys: the page loads passkey.js and shows its controls.
+	Passkeys    bool
+	MFA         *mfaView
+	PasskeyList []passkeyView
 
 	locale *locale
 }
@@ -203,9 +212,14 @@ func (v *view) addError(err error) {
 // framing (clickjacking).
 const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'"
 
+// passkeyCSP is what pages with passkey.js add: that file, and its
+// fetches to the JSON endpoints, both on this origin only.
+const passkeyCSP = "script-src 'self'; connect-src 'self'"
+
 // render writes a page with status. The page is rendered into a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	v.Passkeys = passkeyPages[name] && s.Accounts != nil && s.Accounts.PasskeysAvailable()
 	var buf bytes.Buffer
 	if err := s.pages.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err, "request_id", requestID(r.Context()))
@@ -223,7 +237,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", fmt.Sprintf(pageCSP, extra))
+	csp := fmt.Sprintf(pageCSP, extra)
+	if v.Passkeys {
+		csp += "; " + passkeyCSP
+	}
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
