@@ -77,6 +77,9 @@ type Accounts struct {
 	cfg     Config
 	keys    serverKeys
 	limiter *limiter
+	// refusals bounds how many refused requests (forged forms) per IP are
+	// written to the audit log, so that anonymous posts cannot flood it.
+	refusals *limiter
 	// sessions caches CheckSession answers by secret hash for a few
 	// seconds, so a session check costs a hash and a map lookup.
 	sessions *sessionCache
@@ -111,7 +114,7 @@ func NewAccounts(cfg Config) *Accounts {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	return &Accounts{cfg: cfg, limiter: newLimiter(cfg.Limits), sessions: newSessionCache(10 * time.Second)}
+	return &Accounts{cfg: cfg, limiter: newLimiter(cfg.Limits), refusals: newLimiter(Limits{IPRate: cfg.Limits.RefusalRate, IPBurst: cfg.Limits.RefusalBurst}), sessions: newSessionCache(10 * time.Second)}
 }
 
 // Init loads (or, on the very first start, makes) the shared server keys.
@@ -191,6 +194,18 @@ func (s *Accounts) record(ctx context.Context, st AccountStore, e AuditEntry) er
 // (a property created, a person merged by staff).
 func (s *Accounts) Record(ctx context.Context, e AuditEntry) error {
 	return s.cfg.InTx(ctx, func(st TxStore) error { return s.record(ctx, st, e) })
+}
+
+// RecordRefusal appends the audit entry of a refused anonymous request
+// (a forged or stale form): per IP and node at most Limits.RefusalRate a
+// second after a burst of Limits.RefusalBurst (1 and 20 by default).
+// Beyond that entries are dropped, so refusals cannot flood the audit
+// log. It reports whether the entry was written.
+func (s *Accounts) RecordRefusal(ctx context.Context, e AuditEntry) (bool, error) {
+	if !s.refusals.allow(e.IP, s.cfg.Clock.Now()) {
+		return false, nil
+	}
+	return true, s.Record(ctx, e)
 }
 
 // Audit lists audit entries, newest first.

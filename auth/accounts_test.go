@@ -678,3 +678,46 @@ func TestReplaceSession(t *testing.T) {
 		t.Errorf("the new session: %v", err)
 	}
 }
+
+func TestRefusalsCannotFloodTheAuditLog(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	written := 0
+	for i := 0; i < 100; i++ {
+		ok, err := r.acc.RecordRefusal(ctx, auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, IP: "192.0.2.1"})
+		must(t, err)
+		if ok {
+			written++
+		}
+	}
+	if written < 20 || written > 21 {
+		t.Errorf("%d of 100 refusals from one IP in an instant were written, want the burst of 20", written)
+	}
+	if ok, _ := r.acc.RecordRefusal(ctx, auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, IP: "192.0.2.2"}); !ok {
+		t.Error("another IP's refusal was dropped")
+	}
+	r.clock.Add(5 * time.Second)
+	if ok, _ := r.acc.RecordRefusal(ctx, auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, IP: "192.0.2.1"}); !ok {
+		t.Error("the bucket did not refill")
+	}
+}
+
+func TestPrefillOnlyForTheSameBrowser(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.observe(`{"name":"Ada Lovelace","company":"Acme"}`, identity.Key{Type: identity.Email, Value: "ada@example.com"}, identity.Key{Type: identity.AnonymousID, Value: "ada-browser"})
+	p, err := r.acc.Prefill(ctx, r.start(auth.FlowSignUp, "ada-browser"))
+	must(t, err)
+	if p == nil || p.Email != "ada@example.com" || p.Name != "Ada Lovelace" {
+		t.Errorf("prefill in Ada's browser = %+v", p)
+	}
+	for _, anon := range []string{"", "another-browser"} {
+		p, err := r.acc.Prefill(ctx, r.start(auth.FlowSignUp, anon))
+		must(t, err)
+		if p != nil {
+			t.Errorf("prefill with anonymous id %q = %+v, want nothing", anon, p)
+		}
+	}
+	// Typing Ada's email in another browser reveals nothing either: the
+	// sign-up answer is the same Step as for anyone (TestSameAnswerForEveryEmail).
+}

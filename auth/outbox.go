@@ -111,6 +111,7 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 			default:
 				// 2 s, 4 s, … about an hour at the last try.
 				backoff := time.Duration(1<<min(j.Attempts, 11)) * time.Second // the claim counted this try
+				o.Log.WarnContext(ctx, "outbox job failed; will retry", "kind", j.Kind, "id", j.ID, "attempt", j.Attempts, "retry_in", backoff, "err", runErr)
 				return st.FailOutbox(ctx, j.ID, runErr.Error(), now.Add(backoff))
 			}
 		})

@@ -31,6 +31,10 @@ type Limits struct {
 	SendsPerIdentifier int
 	SendWindow         time.Duration
 	SendsPerIP         int
+	// RefusalRate and RefusalBurst bound how many refused anonymous
+	// requests (forged forms) per IP and node reach the audit log.
+	RefusalRate  rate.Limit
+	RefusalBurst int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -60,6 +64,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SendsPerIP == 0 {
 		l.SendsPerIP = 10
+	}
+	if l.RefusalRate == 0 {
+		l.RefusalRate = 1
+	}
+	if l.RefusalBurst == 0 {
+		l.RefusalBurst = 20
 	}
 	return l
 }

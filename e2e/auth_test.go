@@ -39,6 +39,7 @@ func newWebClient(t *testing.T, base string) *webClient {
 type webPage struct {
 	status int
 	url    *url.URL
+	header http.Header
 	body   string
 	doc    *html.Node
 }
@@ -58,7 +59,7 @@ func (w *webClient) do(req *http.Request) *webPage {
 	if err != nil {
 		w.t.Fatalf("%s: %v", resp.Request.URL, err)
 	}
-	return &webPage{status: resp.StatusCode, url: resp.Request.URL, body: string(b), doc: doc}
+	return &webPage{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(b), doc: doc}
 }
 
 func (w *webClient) get(pathOrURL string) *webPage {

@@ -55,15 +55,36 @@ func (s *Server) authPageRoutes(m *http.ServeMux) {
 // Complete, and the tracking id the SDK put on the link (onramp_aid), so
 // the visitor's earlier browsing joins the account once the email is
 // proven.
-func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, kind, authRequest string) (*auth.Flow, error) {
+func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, kind, authRequest string) (*auth.Flow, string, error) {
 	f, ref, err := s.Accounts.StartFlow(r.Context(), auth.StartFlowParams{
-		Kind: kind, AuthRequestID: authRequest, AnonymousID: r.FormValue("onramp_aid"), Info: s.requestInfo(r),
+		Kind: kind, AuthRequestID: authRequest, AnonymousID: anonymousIDOf(r), Info: s.requestInfo(r),
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s.setFlowCookie(w, ref)
-	return f, nil
+	return f, ref, nil
+}
+
+// anonymousIDOf is the browser's tracking id: the onramp_aid parameter
+// the SDK adds to sign-in links, else the SDK's own cookie, which reaches
+// Onramp's pages when they are served on a subdomain that shares the
+// cookie's domain (docs/sdk.md, Sharing the anonymous id), else Segment's.
+func anonymousIDOf(r *http.Request) string {
+	if a := r.FormValue("onramp_aid"); a != "" {
+		return a
+	}
+	for _, name := range []string{"onramp_anon_id", "ajs_anonymous_id"} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			// analytics.js stores the id JSON-quoted.
+			v, err := url.QueryUnescape(c.Value)
+			if err != nil {
+				v = c.Value
+			}
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }
 
 func authRequestParam(r *http.Request) string {
@@ -77,7 +98,7 @@ func authRequestParam(r *http.Request) string {
 func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, kind, page, titleKey string) {
 	v := s.pages.newView(r, titleKey)
 	v.AuthRequest = authRequestParam(r)
-	f, err := s.startFlow(w, r, kind, v.AuthRequest)
+	f, _, err := s.startFlow(w, r, kind, v.AuthRequest)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -100,8 +121,22 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 	s.flowPage(w, r, auth.FlowSignIn, "sign_in", "title_sign_in")
 }
 
+// signUpPage asks only for what is not known: in a browser whose tracking
+// id already belongs to someone, their email is filled in and a known name
+// is not asked for again (Accounts.Prefill shows nothing to anyone else).
 func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) {
-	s.flowPage(w, r, auth.FlowSignUp, "sign_up", "title_sign_up")
+	v := s.pages.newView(r, "title_sign_up")
+	v.AuthRequest = authRequestParam(r)
+	f, ref, err := s.startFlow(w, r, auth.FlowSignUp, v.AuthRequest)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if p, err := s.Accounts.Prefill(r.Context(), ref); err == nil && p != nil {
+		v.values["email"], v.values["known_name"] = p.Email, p.Name
+	}
+	v.CSRF = s.Accounts.CSRFToken(f.ID)
+	s.render(w, r, http.StatusOK, "sign_up", v)
 }
 
 // postedFlow checks the CSRF token of a flow's form and returns the flow
@@ -129,7 +164,7 @@ func (s *Server) formAgain(w http.ResponseWriter, r *http.Request, page, titleKe
 	}
 	ref, id := flowRef(r)
 	if onramp.ErrorCode(err) == onramp.ENOTFOUND || ref == "" {
-		f, ferr := s.startFlow(w, r, kind, "")
+		f, _, ferr := s.startFlow(w, r, kind, "")
 		if ferr != nil {
 			s.pageError(w, r, ferr)
 			return

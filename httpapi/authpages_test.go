@@ -605,3 +605,34 @@ func TestCookieAttributes(t *testing.T) {
 		})
 	}
 }
+
+// TestSignUpPrefillOnlyInTheSameBrowser: the browser whose tracking cookie
+// belongs to a known person sees their email filled in and is not asked
+// for a name it gave already; any other browser sees an empty form.
+func TestSignUpPrefillOnlyInTheSameBrowser(t *testing.T) {
+	s := newTestStack(t)
+	if r := s.track("/v1/identify", `{"anonymousId":"anon-bea","traits":{"email":"bea@example.com","name":"Bea <b>Bold</b>"}}`); r.status != http.StatusOK {
+		t.Fatalf("identify: %d %s", r.status, r.body)
+	}
+	same := s.browser()
+	same.setCookie("onramp_anon_id", "anon-bea")
+	p := same.get("/auth/sign-up")
+	if !strings.Contains(p.body, `value="bea@example.com"`) {
+		t.Error("the same browser's sign-up form does not have the email filled in")
+	}
+	if strings.Contains(p.body, `id="name"`) || !strings.Contains(p.body, "Bea &lt;b&gt;Bold&lt;/b&gt;") {
+		t.Error("the same browser is asked for a name it gave already, or the name is not shown escaped")
+	}
+	other := s.browser()
+	other.setCookie("onramp_anon_id", "anon-someone-else")
+	p = other.get("/auth/sign-up")
+	if strings.Contains(p.body, "bea@example.com") || strings.Contains(p.body, "Bea") || !strings.Contains(p.body, `id="name"`) {
+		t.Error("another browser sees the known person's data")
+	}
+	// The anonymous id reaches the account: the browsing joins Bea.
+	wantAt(t, same.signUp("bea@example.com", "", ""), "/account")
+	prof, err := s.ids.Lookup(context.Background(), identity.Key{Type: identity.AnonymousID, Value: "anon-bea"})
+	if err != nil || prof.Person.UserID == "" {
+		t.Errorf("the browser's person after sign-up: %+v %v", prof, err)
+	}
+}

@@ -163,7 +163,7 @@ func (s *Server) rejectCSRF(w http.ResponseWriter, r *http.Request, personID, re
 		e.ActorType, e.ActorID = auth.ActorPerson, personID
 	}
 	if s.Accounts != nil {
-		if err := s.Accounts.Record(r.Context(), e); err != nil {
+		if _, err := s.Accounts.RecordRefusal(r.Context(), e); err != nil {
 			s.log.WarnContext(r.Context(), "audit csrf rejection", "err", err, "request_id", requestID(r.Context()))
 		}
 	}

@@ -107,7 +107,7 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 		PublicURL: publicURL,
 		// The clock stands still, so the per-IP token bucket would never
 		// refill: make it roomy. The failure limits are the real ones.
-		Limits: auth.Limits{IPRate: 1e6, IPBurst: 1e6},
+		Limits: auth.Limits{IPRate: 1e6, IPBurst: 1e6, RefusalRate: 1e6, RefusalBurst: 1e6},
 	})
 	if err := accounts.Init(ctx); err != nil {
 		t.Fatalf("accounts init: %v", err)

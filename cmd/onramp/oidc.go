@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/onramp-dev/onramp/auth"
@@ -45,10 +48,59 @@ func (a *app) openProvider(ctx context.Context, sessionOf func(*http.Request) st
 		return nil, nil, nil, err
 	}
 	login := &oidcop.Login{P: p, Accounts: a.accounts, Log: a.log, Clock: a.clock}
-	// Relying parties' logout endpoints get a short deadline: a slow one
-	// must not hold the outbox worker (the job is retried).
-	sender := logoutSender{p: p, hc: &http.Client{Timeout: 10 * time.Second}}
+	sender := logoutSender{p: p, hc: newLogoutClient()}
 	return p, login, sender, nil
+}
+
+// newLogoutClient is the HTTP client that POSTs back-channel logout
+// tokens to relying parties. Their logout endpoints get a short deadline:
+// a slow one must not hold the outbox worker (the job is retried).
+//
+// Clients may register http URIs on localhost and *.localhost because
+// those names are loopback (auth.ValidateRedirectURI), and browsers
+// resolve them so. Go's resolver, like glibc's, sends *.localhost to DNS,
+// where it fails (the logout never arrives) or, worse, names another
+// machine that would get the token. So these names are dialled at the
+// loopback addresses without asking anyone (RFC 6761 §6.3), and never
+// through a proxy.
+func newLogoutClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = loopbackDial((&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+	t.Proxy = func(r *http.Request) (*url.URL, error) {
+		if isLocalhostName(r.URL.Hostname()) {
+			return nil, nil
+		}
+		return http.ProxyFromEnvironment(r)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
+}
+
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// loopbackDial wraps dial: localhost names go to 127.0.0.1, then [::1]
+// (a development server may listen on either); other addresses go to
+// dial unchanged.
+func loopbackDial(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || !isLocalhostName(host) {
+			return dial(ctx, network, addr)
+		}
+		conn, err := dial(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		if err == nil {
+			return conn, nil
+		}
+		if conn, err6 := dial(ctx, network, net.JoinHostPort("::1", port)); err6 == nil {
+			return conn, nil
+		}
+		return nil, err
+	}
+}
+
+// isLocalhostName reports whether host is localhost or a name under it.
+func isLocalhostName(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 var (
