@@ -81,6 +81,11 @@ type NodeOptions struct {
 	DataDir string
 	// Env is extra KEY=VALUE settings for the server process.
 	Env []string
+	// PublicHost, if set, is the host name of the node's public URL
+	// (ONRAMP_PUBLIC_URL=http://<PublicHost>:<port>, and Node.URL) in place
+	// of 127.0.0.1: passkeys need a domain as their relying party id, and
+	// browsers take "localhost" as one (and as a secure context).
+	PublicHost string
 }
 
 // Node is one running `onramp serve`.
@@ -152,7 +157,7 @@ func StartNode(t *testing.T, opts NodeOptions) *Node {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		n, err := startNode(t, dataDir, opts.Env)
+		n, err := startNode(t, dataDir, opts.Env, opts.PublicHost)
 		if err == nil {
 			return n
 		}
@@ -165,7 +170,7 @@ func StartNode(t *testing.T, opts NodeOptions) *Node {
 	return nil
 }
 
-func startNode(t *testing.T, dataDir string, extra []string) (*Node, error) {
+func startNode(t *testing.T, dataDir string, extra []string, publicHost string) (*Node, error) {
 	t.Helper()
 	addr := freeAddr(t)
 	n := &Node{
@@ -177,6 +182,11 @@ func startNode(t *testing.T, dataDir string, extra []string) (*Node, error) {
 		done:    make(chan struct{}),
 	}
 	n.env = append(baseEnv(), "ONRAMP_DATA_DIR="+dataDir, "ONRAMP_ADDR="+addr)
+	if publicHost != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		n.URL = "http://" + publicHost + ":" + port
+		n.env = append(n.env, "ONRAMP_PUBLIC_URL="+n.URL)
+	}
 	n.env = append(n.env, extra...)
 	n.cmd = exec.Command(onrampBin, "serve")
 	n.cmd.Env = n.env
