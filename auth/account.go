@@ -298,8 +298,8 @@ type AccountStore interface {
 	PruneAuth(ctx context.Context, now, cutoff time.Time) error
 
 	// EraseAuth removes everything the auth part holds about these persons
-	// (account, password, passkeys, TOTP secret, recovery codes, sessions,
-	// flows, codes, staff row) and blanks
+	// (account, password, passkeys, TOTP secret, recovery codes, upstream
+	// links, sessions, flows, codes, staff row) and blanks
 	// ip, user_agent and detail of their audit entries, keeping action and
 	// time. Called from identity's erase hook inside the delete
 	// transaction.

@@ -17,11 +17,13 @@ import (
 )
 
 // TxStore is what one write transaction offers the account rules: their
-// own tables (accounts and their factors) and the identity store, so that
-// an account and the person it attaches to change together.
+// own tables (accounts, their factors and upstream links) and the
+// identity store, so that an account and the person it attaches to change
+// together.
 type TxStore interface {
 	AccountStore
 	MFAStore
+	UpstreamStore
 	identity.Store
 }
 
@@ -43,6 +45,9 @@ type Config struct {
 	// ProductName appears in emails ("Your Acme sign-in code").
 	ProductName string
 	Limits      Limits
+	// Upstream, if set, connects to upstream identity providers; without
+	// it, signing in through one is off.
+	Upstream UpstreamConnector
 	// Lifetimes; zero picks the defaults below.
 	SessionLifetime time.Duration
 	SessionIdle     time.Duration
@@ -90,8 +95,9 @@ type Accounts struct {
 }
 
 // serverKeys are the secrets every node shares, made by the first start.
+// upstream seals the client secrets of upstream identity providers.
 type serverKeys struct {
-	csrf, code, ident []byte
+	csrf, code, ident, upstream []byte
 	// totp seals the authenticator-app secrets (AES-256-GCM).
 	totp []byte
 }
@@ -124,7 +130,7 @@ func (s *Accounts) Init(ctx context.Context) error {
 			for _, k := range []struct {
 				name string
 				dst  *[]byte
-			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"totp", &s.keys.totp}} {
+			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"upstream_secrets", &s.keys.upstream}, {"totp", &s.keys.totp}} {
 				fresh := make([]byte, 32)
 				_, _ = rand.Read(fresh)
 				v, err := st.ServerSecret(ctx, k.name, fresh, s.cfg.Clock.Now())
@@ -141,6 +147,9 @@ func (s *Accounts) Init(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PublicURL is Onramp's own origin, as configured.
+func (s *Accounts) PublicURL() string { return s.cfg.PublicURL }
 
 // CSRFToken is the token a form of the flow or session id must carry.
 func (s *Accounts) CSRFToken(bindTo string) string {

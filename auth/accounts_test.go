@@ -107,6 +107,12 @@ func inTx(db *sqlite.DB) auth.TxFunc {
 
 func newRig(t testing.TB, hasher auth.PasswordHasher) *rig {
 	t.Helper()
+	return newRigWith(t, hasher, nil)
+}
+
+// newRigWith is newRig with a last say on the Accounts' Config.
+func newRigWith(t testing.TB, hasher auth.PasswordHasher, configure func(*auth.Config)) *rig {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
@@ -128,7 +134,11 @@ func newRig(t testing.TB, hasher auth.PasswordHasher) *rig {
 	ids := identity.NewService(db.Reader(), func(ctx context.Context, fn func(identity.Store) error) error {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}, c, log)
-	acc := auth.NewAccounts(auth.Config{Read: db.Reader(), InTx: inTx(db), Identity: ids, Clock: c, Log: log, Hasher: hasher, PublicURL: "https://id.example.com", ProductName: "Acme"})
+	cfg := auth.Config{Read: db.Reader(), InTx: inTx(db), Identity: ids, Clock: c, Log: log, Hasher: hasher, PublicURL: "https://id.example.com", ProductName: "Acme"}
+	if configure != nil {
+		configure(&cfg)
+	}
+	acc := auth.NewAccounts(cfg)
 	if err := acc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -32,3 +32,14 @@ func (s *Accounts) noAccountEmail(to string) Email {
 			"To create one, go to %s/auth/sign-up\n\nIf it was not you, ignore this email.\n", s.cfg.ProductName, s.cfg.PublicURL),
 	}
 }
+
+// linkEmail confirms an address a provider named but did not prove,
+// before the provider's user is linked to the account of that address.
+func linkEmail(s *Accounts, provider, to, code, link string) Email {
+	return Email{
+		To:      to,
+		Subject: fmt.Sprintf("%s is your %s confirmation code", code, s.cfg.ProductName),
+		Text: fmt.Sprintf("Someone is signing in to %s with %s and this email address. To confirm it is yours and connect the two, use this code:\n\n%s\n\n"+
+			"Or open this link:\n%s\n\nThe code and link work for 10 minutes. If this was not you, ignore this email: nothing is connected without the code.\n", s.cfg.ProductName, provider, code, link),
+	}
+}

@@ -26,6 +26,10 @@ type Step struct {
 	FlowID string `json:"flow_id"`
 	Next   string `json:"next"`
 	Email  string `json:"email,omitempty"`
+	// ReturnTo is where an upstream sign-in was asked to go afterwards
+	// (UpstreamStart's ReturnTo, which the provider's redirect cannot
+	// carry).
+	ReturnTo string `json:"-"`
 }
 
 // StartFlowParams opens a flow.
@@ -91,10 +95,12 @@ func (s *Accounts) flow(ctx context.Context, st AccountStore, ref string) (*Flow
 	return f, nil
 }
 
-// pending is what a sign-up waits to write until the email is proven.
+// pending is what a sign-up waits to write until the email is proven, or
+// what an upstream sign-in keeps (upstream.go).
 type pending struct {
-	PasswordPHC string          `json:"password_phc,omitempty"`
-	Traits      json.RawMessage `json:"traits,omitempty"`
+	PasswordPHC string           `json:"password_phc,omitempty"`
+	Traits      json.RawMessage  `json:"traits,omitempty"`
+	Upstream    *upstreamPending `json:"upstream,omitempty"`
 	// Passkey is the challenge (webauthn.SessionData) of a passkey
 	// sign-in begun on the flow, spent by FinishPasskeyLogin.
 	Passkey json.RawMessage `json:"passkey,omitempty"`
@@ -205,13 +211,23 @@ func (s *Accounts) sendProof(ctx context.Context, ref, email string, signUp *pen
 }
 
 // sendFitting queues the one email that fits the flow's address, within
-// the send limits: a sign-in code to an account, a verification code to a
-// sign-up in waiting (Pending holds one only then; a passkey challenge
-// alone is not one), else a note on how to sign up.
+// the send limits: a code to confirm the address for an upstream user
+// waiting to be linked, a sign-in code to an account, a verification code
+// to a sign-up in waiting (Pending holds one only then; a passkey
+// challenge alone is not one), else a note on how to sign up.
 func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Account, info RequestInfo) error {
 	ok, err := s.allowSend(ctx, st, info, f.Email)
 	if err != nil || !ok {
 		return err
+	}
+	if provider := s.UpstreamLinkPending(f); provider != "" {
+		personID := ""
+		if acc != nil {
+			personID = acc.PersonID
+		}
+		return s.sendCode(ctx, st, f, CodeVerifyEmail, personID, func(s *Accounts, to, code, link string) Email {
+			return linkEmail(s, provider, to, code, link)
+		})
 	}
 	switch {
 	case acc != nil:
@@ -311,16 +327,13 @@ func (s *Accounts) VerifyEmailCode(ctx context.Context, p VerifyCodeParams) (*St
 		if err != nil {
 			return err
 		}
-		c, err := st.LatestCode(ctx, f.ID, CodeSignIn)
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			c, err = st.LatestCode(ctx, f.ID, CodeVerifyEmail)
-		}
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			wrong = true
-			return nil
-		}
+		c, err := latestCodeFor(ctx, st, f)
 		if err != nil {
 			return err
+		}
+		if c == nil {
+			wrong = true
+			return nil
 		}
 		now := s.cfg.Clock.Now()
 		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= c.MaxAttempts {
@@ -391,6 +404,11 @@ func (s *Accounts) RedeemLink(ctx context.Context, p LinkParams) (*Step, string,
 		if err != nil {
 			return err
 		}
+		// The flow moved on to another address since this link was sent:
+		// the link proves the old one, not the flow's.
+		if c.Email != f.Email {
+			return errBadLink
+		}
 		if used, err := st.UseCode(ctx, c.ID, now); err != nil || !used {
 			if err == nil {
 				err = errBadLink
@@ -412,6 +430,28 @@ func (s *Accounts) RedeemLink(ctx context.Context, p LinkParams) (*Step, string,
 }
 
 var errBadLink = onramp.Errorf(onramp.EINVALID, "This link has expired or was used already. Ask for a new one.")
+
+// latestCodeFor is the newest sign-in or verification code sent to the
+// flow's current email, nil when there is none. A code sent to an address
+// the flow had before never counts: a visitor who asks for a code to their
+// own address and then switches the flow to someone else's must not prove
+// the other address with it.
+func latestCodeFor(ctx context.Context, st AccountStore, f *Flow) (*OneTimeCode, error) {
+	var best *OneTimeCode
+	for _, purpose := range []string{CodeSignIn, CodeVerifyEmail} {
+		c, err := st.LatestCode(ctx, f.ID, purpose)
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Email == f.Email && (best == nil || c.CreatedAt.After(best.CreatedAt)) {
+			best = c
+		}
+	}
+	return best, nil
+}
 
 // accountByEmail returns the account of the person who owns email, and
 // that person's root id (empty when nobody owns it).
@@ -458,6 +498,16 @@ func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method s
 	}
 	if err := s.succeeded(ctx, st, f.Email); err != nil {
 		return nil, err
+	}
+	// An upstream user waited for this proof: link it now. The sign-in
+	// is the provider's (the code only proved the address).
+	if pend, err := pendingOf(f); err != nil {
+		return nil, err
+	} else if up := pend.Upstream; up != nil && up.Subject != "" {
+		if err := s.linkUpstream(ctx, st, f, acc, up, "email_code", info); err != nil {
+			return nil, err
+		}
+		method = "upstream:" + up.Provider
 	}
 	f.Pending = nil
 	if err := s.firstFactorDone(ctx, st, f, acc.PersonID, method); err != nil {

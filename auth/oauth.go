@@ -183,6 +183,13 @@ func oauthErrorf(oauthCode, format string, args ...any) *onramp.Error {
 	return e
 }
 
+// OAuthErrorf is an error with an OAuth meaning, for an adapter that finds
+// one while speaking the protocol itself (oidcop checking authorization
+// parameters for the headless API).
+func OAuthErrorf(oauthCode, format string, args ...any) *onramp.Error {
+	return oauthErrorf(oauthCode, format, args...)
+}
+
 // OAuthErrorCode returns the OAuth error code of err ("invalid_grant", …),
 // or "" when err has none (a server fault, or a plain not-found).
 func OAuthErrorCode(err error) string {

@@ -407,7 +407,7 @@ func (s *Accounts) BeginPasskeyLogin(ctx context.Context, p PasskeyLoginParams) 
 		if f.Kind != FlowSignIn {
 			return onramp.Errorf(onramp.EINVALID, "Passkeys sign in from the sign-in page.")
 		}
-		pend, err := flowPending(f)
+		pend, err := pendingOf(f)
 		if err != nil {
 			return err
 		}
@@ -434,18 +434,8 @@ func (s *Accounts) BeginPasskeyLogin(ctx context.Context, p PasskeyLoginParams) 
 // passkey challenge, not a sign-up in waiting. BeginPasskeyLogin never
 // adds a challenge to a flow with a sign-up, so a challenge means none.
 func passkeyChallengeOnly(f *Flow) bool {
-	p, err := flowPending(f)
+	p, err := pendingOf(f)
 	return err == nil && p.Passkey != nil
-}
-
-func flowPending(f *Flow) (*pending, error) {
-	var pend pending
-	if len(f.Pending) > 0 {
-		if err := json.Unmarshal(f.Pending, &pend); err != nil {
-			return nil, fmt.Errorf("auth: flow pending: %w", err)
-		}
-	}
-	return &pend, nil
 }
 
 // FinishPasskeyLoginParams is the authenticator's answer to
@@ -476,7 +466,7 @@ func (s *Accounts) FinishPasskeyLogin(ctx context.Context, p FinishPasskeyLoginP
 	if err != nil {
 		return nil, err
 	}
-	pend, err := flowPending(f)
+	pend, err := pendingOf(f)
 	if err != nil {
 		return nil, err
 	}
@@ -526,7 +516,7 @@ func (s *Accounts) FinishPasskeyLogin(ctx context.Context, p FinishPasskeyLoginP
 		if err != nil {
 			return err
 		}
-		pend, err := flowPending(f)
+		pend, err := pendingOf(f)
 		if err != nil {
 			return err
 		}

@@ -124,49 +124,55 @@ func (s *Accounts) Complete(ctx context.Context, ref string, info RequestInfo) (
 		if err != nil {
 			return err
 		}
-		if f.Step != StepDone || f.PersonID == "" {
-			return onramp.Errorf(onramp.EFORBIDDEN, "This sign-in is not finished yet.")
-		}
-		acc, err := st.AccountOf(ctx, []string{f.PersonID})
-		if err != nil {
-			return err
-		}
-		staff, err := st.StaffOf(ctx, acc.PersonID)
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			staff, err = nil, nil
-		}
-		if err != nil {
-			return err
-		}
-		ses, secret, err := s.newSession(ctx, st, acc.PersonID, f.AMR, staff != nil, info)
-		if err != nil {
-			return err
-		}
-		if err := st.DeleteFlow(ctx, f.ID); err != nil {
-			return err
-		}
-		method := "password"
-		if len(f.AMR) > 0 {
-			method = f.AMR[0]
-		}
-		if method == amrHardwareKey {
-			method = "passkey"
-		}
-		if err := s.record(ctx, st, AuditEntry{ActorType: ActorPerson, ActorID: acc.PersonID, Action: "auth.logged_in", PersonID: acc.PersonID,
-			SessionID: ses.ID, ClientID: f.ClientID, IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]any{"amr": f.AMR})}); err != nil {
-			return err
-		}
-		if err := s.timeline(ctx, st, TimelineEvent{Event: "auth.logged_in", Subject: acc.Subject, AnonymousID: f.AnonymousID,
-			Properties: map[string]any{"method": method, "session_id": ses.ID, "client_id": f.ClientID, "mfa": ses.AAL >= 2}}); err != nil {
-			return err
-		}
-		g = &Grant{Session: ses, Secret: secret, Account: acc, AuthRequestID: f.AuthRequestID, ClientID: f.ClientID, Staff: staff}
-		return nil
+		g, err = s.complete(ctx, st, f, info)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: complete: %w", err)
 	}
 	return g, nil
+}
+
+// complete turns the proven flow f into a session inside st (Complete
+// for the hosted pages, RedeemTicket for the headless API).
+func (s *Accounts) complete(ctx context.Context, st TxStore, f *Flow, info RequestInfo) (*Grant, error) {
+	if f.Step != StepDone || f.PersonID == "" {
+		return nil, onramp.Errorf(onramp.EFORBIDDEN, "This sign-in is not finished yet.")
+	}
+	acc, err := st.AccountOf(ctx, []string{f.PersonID})
+	if err != nil {
+		return nil, err
+	}
+	staff, err := st.StaffOf(ctx, acc.PersonID)
+	if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+		staff, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ses, secret, err := s.newSession(ctx, st, acc.PersonID, f.AMR, staff != nil, info)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.DeleteFlow(ctx, f.ID); err != nil {
+		return nil, err
+	}
+	method := "password"
+	if len(f.AMR) > 0 {
+		method = f.AMR[0]
+	}
+	if method == amrHardwareKey {
+		method = "passkey"
+	}
+	if err := s.record(ctx, st, AuditEntry{ActorType: ActorPerson, ActorID: acc.PersonID, Action: "auth.logged_in", PersonID: acc.PersonID,
+		SessionID: ses.ID, ClientID: f.ClientID, IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]any{"amr": f.AMR})}); err != nil {
+		return nil, err
+	}
+	if err := s.timeline(ctx, st, TimelineEvent{Event: "auth.logged_in", Subject: acc.Subject, AnonymousID: f.AnonymousID,
+		Properties: map[string]any{"method": method, "session_id": ses.ID, "client_id": f.ClientID, "mfa": ses.AAL >= 2}}); err != nil {
+		return nil, err
+	}
+	return &Grant{Session: ses, Secret: secret, Account: acc, AuthRequestID: f.AuthRequestID, ClientID: f.ClientID, Staff: staff}, nil
 }
 
 // AccountOfPerson returns the account of a person (any member of its

@@ -152,16 +152,18 @@ const (
 	ReadProperties   Permission = "properties:read"
 	ManageTokens     Permission = "tokens:manage"
 	ReadAudit        Permission = "audit:read"
-	// ManageAuthSettings reads and changes sign-in settings such as
-	// staff_require_mfa (changing that one is for owners alone, a rule of
+	// ManageAuthSettings covers how people sign in: upstream identity
+	// providers and their client secrets, and whether staff need a second
+	// factor (changing that one is for owners alone, a rule of
 	// RequireStaffMFA).
 	ManageAuthSettings Permission = "auth:settings"
 )
 
 // Allows reports whether role may do p. Least privilege: support reads
 // people, marketers also change them, developers run properties, admins and
-// owners everything (the audit log and tokens are theirs alone: the log
-// shows every person's sign-ins).
+// owners everything (the audit log, tokens and sign-in settings are theirs
+// alone: the log shows every person's sign-ins, and a sign-in provider
+// decides who can become whom).
 func Allows(role string, p Permission) bool {
 	switch role {
 	case RoleOwner, RoleAdmin:

@@ -81,10 +81,9 @@ type NodeOptions struct {
 	DataDir string
 	// Env is extra KEY=VALUE settings for the server process.
 	Env []string
-	// PublicHost, if set, is the host name of the node's public URL
-	// (ONRAMP_PUBLIC_URL=http://<PublicHost>:<port>, and Node.URL) in place
-	// of 127.0.0.1: passkeys need a domain as their relying party id, and
-	// browsers take "localhost" as one (and as a secure context).
+	// PublicHost, if set, is the host name browsers reach the node at
+	// (with its port), such as "localhost": a second node on another host
+	// name than 127.0.0.1 keeps its cookies apart, as two sites do.
 	PublicHost string
 }
 
@@ -173,8 +172,14 @@ func StartNode(t *testing.T, opts NodeOptions) *Node {
 func startNode(t *testing.T, dataDir string, extra []string, publicHost string) (*Node, error) {
 	t.Helper()
 	addr := freeAddr(t)
+	public := "http://" + addr
+	if publicHost != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		public = "http://" + net.JoinHostPort(publicHost, port)
+		extra = append(extra, "ONRAMP_PUBLIC_URL="+public)
+	}
 	n := &Node{
-		URL:     "http://" + addr,
+		URL:     public,
 		DataDir: dataDir,
 		Addr:    addr,
 		stdout:  &syncBuffer{},
@@ -182,11 +187,6 @@ func startNode(t *testing.T, dataDir string, extra []string, publicHost string) 
 		done:    make(chan struct{}),
 	}
 	n.env = append(baseEnv(), "ONRAMP_DATA_DIR="+dataDir, "ONRAMP_ADDR="+addr)
-	if publicHost != "" {
-		_, port, _ := net.SplitHostPort(addr)
-		n.URL = "http://" + publicHost + ":" + port
-		n.env = append(n.env, "ONRAMP_PUBLIC_URL="+n.URL)
-	}
 	n.env = append(n.env, extra...)
 	n.cmd = exec.Command(onrampBin, "serve")
 	n.cmd.Env = n.env

@@ -23,6 +23,8 @@ type accountView struct {
 	Subject       string
 	Role          string
 	Sessions      []sessionView
+	// Connections are the upstream providers the account signs in with.
+	Connections []connectionView
 }
 
 type sessionView struct {
@@ -76,6 +78,10 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if st, err := s.Accounts.StaffOf(ctx, ses.PersonID); err == nil {
 		av.Role = st.Role
+	}
+	if av.Connections, err = s.connections(ctx, ses.PersonID); err != nil {
+		s.pageError(w, r, err)
+		return
 	}
 	sessions, err := s.Accounts.Sessions(ctx, ses.PersonID)
 	if err != nil {

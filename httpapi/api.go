@@ -32,20 +32,29 @@ const maxAPIBody = 1 << 20
 // decodeJSON reads a JSON body strictly: right content type, size limit,
 // no unknown fields, one value.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeJSONBody(w, r, v, maxAPIBody, false)
+}
+
+// decodeJSONBody is decodeJSON with a size limit; optional accepts an
+// empty body (v stays as it is).
+func decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, limit int64, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return onramp.Errorf(onramp.EINVALID, "Content-Type must be application/json.")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return onramp.Errorf(onramp.ETOOLARGE, "The body is larger than 1 MB.")
+			return onramp.Errorf(onramp.ETOOLARGE, "The body is larger than %s.", sizeText(limit))
 		}
 		if errors.Is(err, io.EOF) {
+			if optional {
+				return nil
+			}
 			return onramp.Errorf(onramp.EINVALID, "The body is empty; send a JSON object.")
 		}
 		var te *json.UnmarshalTypeError
@@ -66,6 +75,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// sizeText is a body limit in words: "1 MB", "16 KB".
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	}
+	return strconv.FormatInt(n>>10, 10) + " KB"
+}
+
 // --- properties ---
 
 func (s *Server) listProperties(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +97,8 @@ func (s *Server) listProperties(w http.ResponseWriter, r *http.Request) {
 type propertyInput struct {
 	Name    *string  `json:"name"`
 	Origins []string `json:"origins"`
+	// Theme replaces the whole theme; {} removes it.
+	Theme *property.Theme `json:"theme"`
 }
 
 // newPropertyInput is a property with its default OpenID Connect client.
@@ -110,8 +129,12 @@ func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "name is required"))
 		return
 	}
+	var theme property.Theme
+	if in.Theme != nil {
+		theme = *in.Theme
+	}
 	c, err := s.OAuth.CreateProperty(r.Context(), auth.CreatePropertyParams{
-		Property: property.CreateParams{Name: *in.Name, Origins: in.Origins},
+		Property: property.CreateParams{Name: *in.Name, Origins: in.Origins, Theme: theme},
 		Client: auth.ClientParams{
 			RedirectURIs: in.RedirectURIs, Public: in.Public, FirstParty: in.FirstParty,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, BackchannelLogoutURI: in.BackchannelLogoutURI,
@@ -144,7 +167,7 @@ func (s *Server) updateProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	up, err := s.Properties.Update(r.Context(), property.UpdateParams{ID: p.ID, Name: in.Name, Origins: in.Origins})
+	up, err := s.Properties.Update(r.Context(), property.UpdateParams{ID: p.ID, Name: in.Name, Origins: in.Origins, Theme: in.Theme})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

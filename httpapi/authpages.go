@@ -35,6 +35,7 @@ type LoginOrigins interface {
 
 func (s *Server) authPageRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /auth/assets/auth.css", s.authCSS)
+	m.HandleFunc("GET /auth/theme/{file}", s.themeCSS)
 	m.HandleFunc("GET /auth/sign-in", s.signInPage)
 	m.HandleFunc("POST /auth/sign-in", s.guardPost(s.signInPost))
 	m.HandleFunc("GET /auth/sign-up", s.signUpPage)
@@ -204,24 +205,26 @@ func (s *Server) signUpPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Only what the visitor typed becomes a trait: an empty name must not
-	// blank the name Onramp already knows.
-	traits := map[string]string{}
-	if name := strings.TrimSpace(r.PostFormValue("name")); name != "" {
-		traits["name"] = name
-	}
-	var raw json.RawMessage
-	if len(traits) > 0 {
-		raw, _ = json.Marshal(traits)
-	}
 	_, err := s.Accounts.SignUp(r.Context(), auth.SignUpParams{
-		FlowRef: ref, Email: r.PostFormValue("email"), Password: r.PostFormValue("password"), Traits: raw, Info: s.requestInfo(r),
+		FlowRef: ref, Email: r.PostFormValue("email"), Password: r.PostFormValue("password"), Traits: nameTraits(r.PostFormValue("name")), Info: s.requestInfo(r),
 	})
 	if err != nil {
 		s.formAgain(w, r, "sign_up", "title_sign_up", auth.FlowSignUp, err, "email", "name")
 		return
 	}
 	s.toVerify(w, r)
+}
+
+// nameTraits are the traits a sign-up form sets. Only what the visitor
+// typed becomes a trait: an empty name must not blank the name Onramp
+// already knows.
+func nameTraits(name string) json.RawMessage {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil
+	}
+	raw, _ := json.Marshal(map[string]string{"name": name})
+	return raw
 }
 
 // toVerify sends the browser to the code page, keeping return_to and the
@@ -248,6 +251,10 @@ func (s *Server) showVerify(w http.ResponseWriter, r *http.Request, status int, 
 	v := s.pages.newView(r, "title_verify")
 	v.AuthRequest, v.CSRF, v.Notice = f.AuthRequestID, s.Accounts.CSRFToken(f.ID), notice
 	v.Intro = strings.ReplaceAll(v.T["verify_intro"], "{email}", f.Email)
+	if provider := s.Accounts.UpstreamLinkPending(f); provider != "" {
+		// Say why a code is asked for after the provider said yes.
+		v.Intro = strings.ReplaceAll(strings.ReplaceAll(v.T["verify_intro_link"], "{email}", f.Email), "{provider}", provider)
+	}
 	if err != nil {
 		v.addError(err)
 		status = pageStatus(w, err)

@@ -122,13 +122,13 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	}
 	problem, _ := schemas["Problem"].(map[string]any)
 	props, _ := problem["properties"].(map[string]any)
-	for _, f := range []string{"type", "title", "status", "detail", "request_id", "rejected"} {
+	for _, f := range []string{"type", "title", "status", "detail", "request_id", "rejected", "field", "oauth_error"} {
 		if props[f] == nil {
 			t.Errorf("Problem schema lacks %q", f)
 		}
 	}
 	secSchemes, _ := components["securitySchemes"].(map[string]any)
-	for _, s := range []string{"bearerAuth", "secretKeyBasic", "writeKeyBasic"} {
+	for _, s := range []string{"bearerAuth", "secretKeyBasic", "writeKeyBasic", "flowAuth"} {
 		if secSchemes[s] == nil {
 			t.Errorf("components.securitySchemes.%s is missing", s)
 		}
@@ -198,15 +198,27 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 				}
 			}
 			// The JSON API: bearer token, a named permission, 401 and 403.
+			// The headless sign-in API is the exception: its new flows and
+			// CORS preflights take no credentials ("public"), its steps the
+			// flow secret ("flow").
 			if strings.HasPrefix(path, "/api/") && path != "/api/openapi.json" {
 				perm, _ := o["x-onramp-permission"].(string)
-				if !permissions[perm] {
+				wantSecurity, wantCodes := `"bearerAuth"`, []string{"401", "403"}
+				switch {
+				case perm == "public" && strings.HasPrefix(path, "/api/auth/flows"):
+					wantSecurity, wantCodes = "", nil
+					if oaJSON(o["security"]) != "[]" {
+						t.Errorf("%s: a public operation must have security []", where)
+					}
+				case perm == "flow" && strings.HasPrefix(path, "/api/auth/flows/"):
+					wantSecurity = `"flowAuth"`
+				case !permissions[perm]:
 					t.Errorf("%s: x-onramp-permission %q is not a known permission", where, perm)
 				}
-				if !strings.Contains(oaJSON(o["security"]), `"bearerAuth"`) {
-					t.Errorf("%s: security must be bearerAuth", where)
+				if wantSecurity != "" && !strings.Contains(oaJSON(o["security"]), wantSecurity) {
+					t.Errorf("%s: security must be %s", where, wantSecurity)
 				}
-				for _, code := range []string{"401", "403"} {
+				for _, code := range wantCodes {
 					if responses[code] == nil {
 						t.Errorf("%s: no %s response", where, code)
 					}

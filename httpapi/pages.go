@@ -127,8 +127,13 @@ type view struct {
 	LinkHref string
 	LinkText string
 	Account  *accountView
-	Scopes   []string    // consent: what the client will see, in words
-	Logout   *logoutView // logout confirmation: where to go afterwards
+	// Providers are the upstream sign-in buttons (sign-in and sign-up).
+	Providers []providerButton
+	Scopes    []string    // consent: what the client will see, in words
+	Logout    *logoutView // logout confirmation: where to go afterwards
+	// Theme is the look of the auth request's client's property (nil:
+	// Onramp's own); render fills it.
+	Theme *themeView
 	// Passkeys: the page loads passkey.js and shows its controls.
 	Passkeys    bool
 	MFA         *mfaView
@@ -210,7 +215,7 @@ func (v *view) addError(err error) {
 // during an OIDC sign-in, the client's redirect origins, because Chrome
 // applies form-action to the redirects that follow a form post), and no
 // framing (clickjacking).
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'"
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:%s; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'"
 
 // passkeyCSP is what pages with passkey.js add: that file, and its
 // fetches to the JSON endpoints, both on this origin only.
@@ -220,12 +225,27 @@ const passkeyCSP = "script-src 'self'; connect-src 'self'"
 // first, so a template error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	v.Passkeys = passkeyPages[name] && s.Accounts != nil && s.Accounts.PasskeysAvailable()
+	imgExtra := ""
+	if v.Theme == nil && v.AuthRequest != "" {
+		v.Theme = s.pageTheme(r.Context(), v.AuthRequest)
+	}
+	if v.Theme != nil && v.Theme.logoOrigin != "" {
+		imgExtra = " " + v.Theme.logoOrigin
+	}
+	var upstreamOrigins string
+	if name == "sign_in" || name == "sign_up" {
+		// The buttons post here and are redirected to the provider;
+		// Chrome checks form-action along that redirect.
+		var origins []string
+		v.Providers, origins = s.upstreamButtons(r.Context())
+		upstreamOrigins = formActionOrigins(origins)
+	}
 	var buf bytes.Buffer
 	if err := s.pages.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err, "request_id", requestID(r.Context()))
 		status, buf = http.StatusInternalServerError, *bytes.NewBufferString("Internal error.\n")
 	}
-	extra := ""
+	extra := upstreamOrigins
 	if v.AuthRequest != "" {
 		if lo, ok := s.Login.(LoginOrigins); ok {
 			for _, o := range lo.FormActionOrigins(r.Context(), v.AuthRequest) {
@@ -237,7 +257,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	csp := fmt.Sprintf(pageCSP, extra)
+	csp := fmt.Sprintf(pageCSP, imgExtra, extra)
 	if v.Passkeys {
 		csp += "; " + passkeyCSP
 	}

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	gojson "github.com/goccy/go-json"
 
 	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
 )
 
 // Problem is an RFC 9457 problem document. Type is a relative URI naming
@@ -21,6 +23,12 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Extra members, such as the per-event rejections of a batch.
 	Rejected any `json:"rejected,omitempty"`
+	// Field names the form field a sign-in error is about (the headless
+	// API's forms point at it as the hosted pages do).
+	Field string `json:"field,omitempty"`
+	// OAuthError is the OAuth error code of a refused authorization
+	// request ("invalid_request", "unauthorized_client").
+	OAuthError string `json:"oauth_error,omitempty"`
 }
 
 // EMETHOD is HTTP's own refusal of a method on an existing path; the parts
@@ -78,7 +86,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "The request body is larger than the limit of 500 KB (after decompression)."
 	}
 	var oe *onramp.Error
-	if errors.As(err, &oe) && oe.Detail != nil {
+	p.Field, p.OAuthError = auth.ErrorField(err), auth.OAuthErrorCode(err)
+	if errors.As(err, &oe) && oe.Detail != nil && p.OAuthError == "" {
 		p.Rejected = oe.Detail
 	}
 	if status >= 500 {
@@ -93,8 +102,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
-	if status == http.StatusUnauthorized && r.URL.Path != "" && len(r.URL.Path) > 4 && r.URL.Path[:4] == "/api" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="onramp"`)
+	if status == http.StatusUnauthorized && strings.HasPrefix(r.URL.Path, "/api") {
+		scheme := "Bearer"
+		if strings.HasPrefix(r.URL.Path, flowsPath) {
+			scheme = "Flow" // the headless API's flow secret (headless.go)
+		}
+		w.Header().Set("WWW-Authenticate", scheme+` realm="onramp"`)
 	}
 	writeJSONStatus(w, status, "application/problem+json", p)
 }

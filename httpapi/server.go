@@ -161,8 +161,10 @@ func (s *Server) routes() {
 
 	// Hosted sign-in and account pages.
 	s.authPageRoutes(m)
+	s.upstreamRoutes(m)
 	s.oidcPageRoutes(m)
 	s.mfaPageRoutes(m)
+	s.headlessRoutes(m)
 	// OpenID Connect provider. Registered whether or not one is
 	// configured, so the routes (and their documentation) do not depend
 	// on configuration.

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/oidcop"
 	"github.com/onramp-dev/onramp/property"
 	"github.com/onramp-dev/onramp/sqlite"
 )
@@ -44,6 +46,10 @@ type testStack struct {
 	mailer   *recordingMailer
 	login    *recordingLogin
 	oauth    *auth.OAuth
+	// provider is the real OpenID Connect provider when the stack was made
+	// with stackOptions.oidc (then login is nil and the pages finish
+	// sign-ins through oidcop.Login).
+	provider *oidcop.Provider
 	// prop is a property that accepts any origin; owner an owner API token.
 	prop  *property.Created
 	owner string
@@ -58,7 +64,26 @@ func newTestStack(t *testing.T) *testStack {
 // Secure and __Host- cookies).
 func newTestStackAt(t *testing.T, publicURL string) *testStack {
 	t.Helper()
+	return newTestStackWith(t, stackOptions{publicURL: publicURL})
+}
+
+type stackOptions struct {
+	publicURL string
+	// oidc mounts the real OpenID Connect provider, with the server's own
+	// URL as the issuer and public URL, as `onramp serve` does.
+	oidc bool
+}
+
+func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
+	t.Helper()
 	ctx := context.Background()
+	// The server starts first, so the provider can use its URL as issuer.
+	var handler http.Handler
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	publicURL, issuer := opt.publicURL, "http://onramp.test:8080"
+	if opt.oidc {
+		publicURL, issuer = hs.URL, hs.URL
+	}
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -88,7 +113,7 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 		InTx: func(ctx context.Context, fn func(auth.OAuthTxStore) error) error {
 			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 		},
-		IsRetryable: sqlite.IsRetryable, Properties: props, Clock: clock, Log: log, Issuer: "http://onramp.test:8080",
+		IsRetryable: sqlite.IsRetryable, Properties: props, Clock: clock, Log: log, Issuer: issuer,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,13 +139,35 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 	}
 	mailer := &recordingMailer{}
 	outbox := &auth.Outbox{Store: db.Reader(), InTx: accTx, Clock: authClock, Log: log, Mailer: mailer}
-	login := &recordingLogin{}
-	srv := httpapi.New(httpapi.Config{
+	var login httpapi.Login
+	var recLogin *recordingLogin
+	var provider *oidcop.Provider
+	var srv *httpapi.Server
+	if opt.oidc {
+		var key [32]byte
+		_, _ = rand.Read(key[:])
+		provider, err = oidcop.New(oidcop.Config{
+			OAuth: oauth, Properties: props, Accounts: oidcAccounts{accounts}, Log: log, CryptoKey: key, CryptoKeyID: "k1",
+			SessionOf: func(r *http.Request) string { return srv.SessionIDOf(r) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		login = &oidcop.Login{P: provider, Accounts: accounts, Log: log, Clock: authClock}
+	} else {
+		recLogin = &recordingLogin{}
+		login = recLogin
+	}
+	cfg := httpapi.Config{
 		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
 		PublicURL: publicURL,
-	})
-	hs := httptest.NewServer(srv)
+	}
+	if provider != nil {
+		cfg.OIDC = provider
+	}
+	srv = httpapi.New(cfg)
+	handler = srv
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); evs.Run(runCtx) }()
@@ -133,10 +180,18 @@ func newTestStackAt(t *testing.T, publicURL string) *testStack {
 		}
 	})
 	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens,
-		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: login, oauth: oauth}
+		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
 	return s
+}
+
+// oidcAccounts gives the provider what it needs from accounts, as
+// `onramp serve` does.
+type oidcAccounts struct{ *auth.Accounts }
+
+func (o oidcAccounts) EndSession(ctx context.Context, e oidcop.EndSession) error {
+	return o.EndSessionByID(ctx, e.SessionID, auth.RequestInfo{})
 }
 
 func (s *testStack) createProperty(name string, origins ...string) *property.Created {

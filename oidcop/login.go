@@ -204,3 +204,10 @@ func (l *Login) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	http.Error(w, "This sign-in request cannot continue: "+onramp.ErrorMessage(err)+" Go back to the site and sign in again.", status)
 }
+
+// CreateAuthRequest stores an authorization request from /oauth/authorize's
+// parameters, checked as that endpoint checks them, for the headless API
+// (Provider.CreateAuthRequest).
+func (l *Login) CreateAuthRequest(ctx context.Context, params url.Values, anonymousID string) (*auth.AuthRequest, error) {
+	return l.P.CreateAuthRequest(ctx, params, anonymousID)
+}

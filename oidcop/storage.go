@@ -64,18 +64,7 @@ func oidcError(err error) error {
 // --- auth requests ---
 
 func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
-	r := &auth.AuthRequest{
-		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Scopes: req.Scopes, State: req.State, Nonce: req.Nonce,
-		ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode),
-		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
-		Prompt: req.Prompt, UILocales: req.UILocales.String(), LoginHint: req.LoginHint, HintSubject: hintSubject,
-		AnonymousID: anonymousIDFrom(ctx),
-	}
-	if req.MaxAge != nil {
-		age := int64(*req.MaxAge)
-		r.MaxAge = &age
-	}
-	r, err := s.p.oauth.CreateAuthRequest(ctx, r)
+	r, err := s.p.storeAuthRequest(ctx, req, hintSubject, anonymousIDFrom(ctx))
 	if err != nil {
 		return nil, oidcError(err)
 	}

@@ -690,6 +690,7 @@ func (q *Queries) EraseAuth(ctx context.Context, personIDs []string) error {
 			`DELETE FROM session_clients WHERE session_id IN (SELECT id FROM sessions WHERE person_id = ANY($1))`,
 			`DELETE FROM sessions WHERE person_id = ANY($1)`,
 			`DELETE FROM passwords WHERE person_id = ANY($1)`,
+			`DELETE FROM upstream_links WHERE person_id = ANY($1)`,
 			`DELETE FROM staff WHERE person_id = ANY($1)`,
 		}
 		stmts = append(stmts, eraseMFA...)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -13,13 +14,17 @@ import (
 	"github.com/onramp-dev/onramp/property"
 )
 
-const propertyCols = `id, name, origins, write_key, secret_key_hash, created_at, updated_at`
+const propertyCols = `id, name, origins, write_key, secret_key_hash, created_at, updated_at, theme`
 
 func scanProperty(row pgx.CollectableRow) (*property.Property, error) {
 	var p property.Property
 	var c, u pgtype.Timestamptz
-	if err := row.Scan(&p.ID, &p.Name, &p.Origins, &p.WriteKey, &p.SecretKeyHash, &c, &u); err != nil {
+	var theme []byte
+	if err := row.Scan(&p.ID, &p.Name, &p.Origins, &p.WriteKey, &p.SecretKeyHash, &c, &u, &theme); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal(theme, &p.Theme); err != nil {
+		return nil, fmt.Errorf("theme: %w", err)
 	}
 	p.Origins = nonNil(p.Origins)
 	p.CreatedAt, p.UpdatedAt = fromTS(c), fromTS(u)
@@ -42,8 +47,9 @@ func (q *Queries) propertyWhere(ctx context.Context, where string, arg any) (*pr
 }
 
 func (q *Queries) CreateProperty(ctx context.Context, p *property.Property) error {
-	_, err := q.x.Exec(ctx, `INSERT INTO properties (`+propertyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		p.ID, p.Name, nonNil(p.Origins), p.WriteKey, p.SecretKeyHash, ts(p.CreatedAt), ts(p.UpdatedAt))
+	theme, _ := json.Marshal(p.Theme)
+	_, err := q.x.Exec(ctx, `INSERT INTO properties (`+propertyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		p.ID, p.Name, nonNil(p.Origins), p.WriteKey, p.SecretKeyHash, ts(p.CreatedAt), ts(p.UpdatedAt), string(theme))
 	if isUnique(err) {
 		return onramp.Errorf(onramp.ECONFLICT, "A property named %q exists already.", p.Name)
 	}
@@ -54,8 +60,9 @@ func (q *Queries) CreateProperty(ctx context.Context, p *property.Property) erro
 }
 
 func (q *Queries) UpdateProperty(ctx context.Context, p *property.Property) error {
-	tag, err := q.x.Exec(ctx, `UPDATE properties SET name = $1, origins = $2, write_key = $3, secret_key_hash = $4, updated_at = $5 WHERE id = $6`,
-		p.Name, nonNil(p.Origins), p.WriteKey, p.SecretKeyHash, ts(p.UpdatedAt), p.ID)
+	theme, _ := json.Marshal(p.Theme)
+	tag, err := q.x.Exec(ctx, `UPDATE properties SET name = $1, origins = $2, write_key = $3, secret_key_hash = $4, updated_at = $5, theme = $6 WHERE id = $7`,
+		p.Name, nonNil(p.Origins), p.WriteKey, p.SecretKeyHash, ts(p.UpdatedAt), string(theme), p.ID)
 	if isUnique(err) {
 		return onramp.Errorf(onramp.ECONFLICT, "A property named %q exists already.", p.Name)
 	}

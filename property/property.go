@@ -23,9 +23,12 @@ import (
 
 // Property is one web property.
 type Property struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Origins   []string  `json:"origins"`
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	// Theme is how the hosted sign-in pages look for the property's
+	// clients; the zero Theme leaves Onramp's own look.
+	Theme     Theme     `json:"theme"`
 	WriteKey  string    `json:"write_key"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -85,6 +88,7 @@ func NewService(store, read Store, clock onramp.Clock, log *slog.Logger) *Servic
 type CreateParams struct {
 	Name    string
 	Origins []string
+	Theme   Theme
 }
 
 // Created is a new property with its secret key, shown this once.
@@ -110,6 +114,10 @@ func (s *Service) CreateIn(ctx context.Context, st Store, p CreateParams) (*Crea
 	if err != nil {
 		return nil, err
 	}
+	theme, err := NormalizeTheme(p.Theme)
+	if err != nil {
+		return nil, err
+	}
 	if existing, err := st.PropertyByName(ctx, name); err == nil && existing != nil {
 		return nil, onramp.Errorf(onramp.ECONFLICT, "A property named %q exists already.", name)
 	} else if err != nil && onramp.ErrorCode(err) != onramp.ENOTFOUND {
@@ -121,6 +129,7 @@ func (s *Service) CreateIn(ctx context.Context, st Store, p CreateParams) (*Crea
 		ID:            onramp.NewID("prp"),
 		Name:          name,
 		Origins:       origins,
+		Theme:         theme,
 		WriteKey:      onramp.NewSecret("wk"),
 		SecretKeyHash: HashSecret(secret),
 		CreatedAt:     now,
@@ -132,14 +141,16 @@ func (s *Service) CreateIn(ctx context.Context, st Store, p CreateParams) (*Crea
 	return &Created{Property: prop, SecretKey: secret}, nil
 }
 
-// UpdateParams changes a property; nil fields stay as they are.
+// UpdateParams changes a property; nil fields stay as they are. A Theme
+// replaces the whole theme (the zero Theme removes it).
 type UpdateParams struct {
 	ID      string
 	Name    *string
 	Origins []string
+	Theme   *Theme
 }
 
-// Update changes a property's name or origins.
+// Update changes a property's name, origins or theme.
 func (s *Service) Update(ctx context.Context, p UpdateParams) (*Property, error) {
 	prop, err := s.Get(ctx, p.ID)
 	if err != nil {
@@ -154,6 +165,11 @@ func (s *Service) Update(ctx context.Context, p UpdateParams) (*Property, error)
 	}
 	if p.Origins != nil {
 		if prop.Origins, err = NormalizeOrigins(p.Origins); err != nil {
+			return nil, err
+		}
+	}
+	if p.Theme != nil {
+		if prop.Theme, err = NormalizeTheme(*p.Theme); err != nil {
 			return nil, err
 		}
 	}

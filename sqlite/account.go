@@ -725,6 +725,7 @@ func (q *Queries) EraseAuth(ctx context.Context, personIDs []string) error {
 		`DELETE FROM session_clients WHERE session_id IN (SELECT id FROM sessions WHERE person_id IN ` + ids + `)`,
 		`DELETE FROM sessions WHERE person_id IN ` + ids,
 		`DELETE FROM passwords WHERE person_id IN ` + ids,
+		`DELETE FROM upstream_links WHERE person_id IN ` + ids,
 		`DELETE FROM staff WHERE person_id IN ` + ids,
 	}
 	stmts = append(stmts, eraseMFA...)

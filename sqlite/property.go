@@ -12,17 +12,20 @@ import (
 	"github.com/onramp-dev/onramp/property"
 )
 
-const propertyCols = `id, name, origins, write_key, secret_key_hash, created_at, updated_at`
+const propertyCols = `id, name, origins, write_key, secret_key_hash, created_at, updated_at, theme`
 
 func scanProperty(sc interface{ Scan(...any) error }) (*property.Property, error) {
 	var p property.Property
-	var origins string
+	var origins, theme string
 	var c, u int64
-	if err := sc.Scan(&p.ID, &p.Name, &origins, &p.WriteKey, &p.SecretKeyHash, &c, &u); err != nil {
+	if err := sc.Scan(&p.ID, &p.Name, &origins, &p.WriteKey, &p.SecretKeyHash, &c, &u, &theme); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(origins), &p.Origins); err != nil {
 		return nil, fmt.Errorf("origins: %w", err)
+	}
+	if err := json.Unmarshal([]byte(theme), &p.Theme); err != nil {
+		return nil, fmt.Errorf("theme: %w", err)
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(u)
 	return &p, nil
@@ -41,8 +44,9 @@ func (q *Queries) propertyWhere(ctx context.Context, where string, arg any) (*pr
 
 func (q *Queries) CreateProperty(ctx context.Context, p *property.Property) error {
 	origins, _ := json.Marshal(nonNil(p.Origins))
-	_, err := q.x.ExecContext(ctx, `INSERT INTO properties (`+propertyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.Name, string(origins), p.WriteKey, p.SecretKeyHash, micros(p.CreatedAt), micros(p.UpdatedAt))
+	theme, _ := json.Marshal(p.Theme)
+	_, err := q.x.ExecContext(ctx, `INSERT INTO properties (`+propertyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Name, string(origins), p.WriteKey, p.SecretKeyHash, micros(p.CreatedAt), micros(p.UpdatedAt), string(theme))
 	if isUnique(err) {
 		return onramp.Errorf(onramp.ECONFLICT, "A property named %q exists already.", p.Name)
 	}
@@ -54,8 +58,9 @@ func (q *Queries) CreateProperty(ctx context.Context, p *property.Property) erro
 
 func (q *Queries) UpdateProperty(ctx context.Context, p *property.Property) error {
 	origins, _ := json.Marshal(nonNil(p.Origins))
-	res, err := q.x.ExecContext(ctx, `UPDATE properties SET name = ?, origins = ?, write_key = ?, secret_key_hash = ?, updated_at = ? WHERE id = ?`,
-		p.Name, string(origins), p.WriteKey, p.SecretKeyHash, micros(p.UpdatedAt), p.ID)
+	theme, _ := json.Marshal(p.Theme)
+	res, err := q.x.ExecContext(ctx, `UPDATE properties SET name = ?, origins = ?, write_key = ?, secret_key_hash = ?, updated_at = ?, theme = ? WHERE id = ?`,
+		p.Name, string(origins), p.WriteKey, p.SecretKeyHash, micros(p.UpdatedAt), string(theme), p.ID)
 	if isUnique(err) {
 		return onramp.Errorf(onramp.ECONFLICT, "A property named %q exists already.", p.Name)
 	}

@@ -34,6 +34,9 @@ func sameProperty(t *testing.T, got, want *property.Property) {
 		t.Errorf("property %s: Origins is nil, want a list (JSON answers say [])", want.ID)
 	}
 	sameStrings(t, "origins", got.Origins, want.Origins)
+	if got.Theme != want.Theme {
+		t.Errorf("property %s: theme = %+v, want %+v", want.ID, got.Theme, want.Theme)
+	}
 	sameTime(t, "created_at", got.CreatedAt, want.CreatedAt)
 	sameTime(t, "updated_at", got.UpdatedAt, want.UpdatedAt)
 }
@@ -46,6 +49,7 @@ var propertyTests = []test{
 			newProperty("Everyone", "*"),
 		}
 		cases[1].Origins = nil
+		cases[0].Theme = property.Theme{LogoURL: "https://cdn.example.com/logo.svg?v=2&x=ü", ColorPrimary: "#0b5fff", ColorAccent: "#ffbf47"}
 		e.tx(t, func(s Store) error {
 			for _, p := range cases {
 				if err := s.CreateProperty(e.ctx, p); err != nil {
@@ -104,11 +108,12 @@ var propertyTests = []test{
 		p.Name, p.Origins = "Site", []string{"https://b.example", "https://c.example"}
 		p.WriteKey, p.SecretKeyHash = onramp.NewSecret("wk"), property.HashSecret("new")
 		p.UpdatedAt = at(time.Hour)
+		p.Theme = property.Theme{ColorPrimary: "#112233"}
 		e.tx(t, func(s Store) error { return s.UpdateProperty(e.ctx, p) })
 		got, err := e.Reader().PropertyByID(e.ctx, p.ID)
 		must(t, err)
 		sameProperty(t, got, p)
-		p.Origins = nil
+		p.Origins, p.Theme = nil, property.Theme{}
 		e.tx(t, func(s Store) error { return s.UpdateProperty(e.ctx, p) })
 		got, err = e.Reader().PropertyByID(e.ctx, p.ID)
 		must(t, err)

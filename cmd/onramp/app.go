@@ -22,6 +22,7 @@ type store interface {
 	auth.Store
 	auth.AccountStore
 	auth.MFAStore
+	auth.UpstreamStore
 	auth.OAuthStore
 }
 
@@ -129,6 +130,7 @@ func (a *app) openAccounts(ctx context.Context) error {
 			return a.eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
 		},
 		Identity: a.identity, Clock: a.clock, Log: a.log, Hasher: hasher, PublicURL: a.cfg.PublicURL,
+		Upstream: newUpstreamConnector(a),
 	})
 	if err := a.accounts.Init(ctx); err != nil {
 		return err

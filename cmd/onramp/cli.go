@@ -47,6 +47,7 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 	var name, backchannel string
 	var origins, redirects, postLogout multiFlag
 	var public, firstParty, asJSON bool
+	var theme property.Theme
 	a, _, err := cliApp(ctx, "property create", commands()["property create"].usage, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "property name, such as website or community (required)")
 		fs.Var(&origins, "origin", "allowed browser origin such as https://www.example.com (repeatable)")
@@ -55,6 +56,7 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 		fs.BoolVar(&firstParty, "first-party", false, "the company's own app: skip the consent screen")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "where /oauth/end_session may send people after signing out (repeatable)")
 		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "receives back-channel logout tokens when a session ends")
+		themeFlags(fs, &theme)
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -65,7 +67,7 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 		return onramp.Errorf(onramp.EINVALID, "--name is required")
 	}
 	c, err := a.oauth.CreateProperty(ctx, auth.CreatePropertyParams{
-		Property: property.CreateParams{Name: name, Origins: origins},
+		Property: property.CreateParams{Name: name, Origins: origins, Theme: theme},
 		Client: auth.ClientParams{
 			RedirectURIs: redirects, Public: public, FirstParty: firstParty,
 			PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
@@ -75,7 +77,7 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 		return err
 	}
 	if asJSON {
-		m := map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "write_key": c.WriteKey, "secret_key": c.SecretKey, "client_id": c.Client.ID}
+		m := map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "theme": c.Theme, "write_key": c.WriteKey, "secret_key": c.SecretKey, "client_id": c.Client.ID}
 		if c.Client.Secret != "" {
 			m["client_secret"] = c.Client.Secret
 		}
@@ -88,6 +90,14 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 		fmt.Fprintln(out, "  public client: no secret; use PKCE (S256)")
 	}
 	return nil
+}
+
+// themeFlags are the flags of a property's look on the hosted sign-in
+// pages (property create; property update takes the same).
+func themeFlags(fs *flag.FlagSet, t *property.Theme) {
+	fs.StringVar(&t.LogoURL, "logo-url", "", "logo shown on the hosted sign-in pages: an absolute https URL")
+	fs.StringVar(&t.ColorPrimary, "color-primary", "", "colour of buttons and links on the sign-in pages, as #rrggbb")
+	fs.StringVar(&t.ColorAccent, "color-accent", "", "highlight colour (focus ring, notices) on the sign-in pages, as #rrggbb")
 }
 
 func runPropertyList(ctx context.Context, args []string, out io.Writer) error {

@@ -28,21 +28,24 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":               {"serve [flags]", "run Onramp (HTTP API, ingest, bus)", runServe},
-		"migrate":             {"migrate [flags]", "apply database migrations and exit", runMigrate},
-		"property create":     {"property create --name NAME [--origin URL]… [--redirect-uri URL]… [--public] [--first-party] [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--json]", "add a web property with its OpenID Connect client and print its keys", runPropertyCreate},
-		"property list":       {"property list [--json]", "list properties", runPropertyList},
-		"property revoke-key": {"property revoke-key --property ID|NAME --key write|secret [--json]", "replace a property's key", runPropertyRevoke},
-		"token create":        {"token create [--name NAME] [--role owner|admin|developer|marketer|support] [--json]", "make an API token for /api", runTokenCreate},
-		"token list":          {"token list [--json]", "list API tokens", runTokenList},
-		"user list":           {"user list [--q TEXT] [--trait k:v] [--limit N] [--json]", "list people", runUserList},
-		"user show":           {"user show ID|TYPE:VALUE [--events N] [--json]", "show a person with identifiers and recent events", runUserShow},
-		"user delete":         {"user delete ID|TYPE:VALUE [--yes]", "delete a person, their identifiers and events", runUserDelete},
-		"events rejected":     {"events rejected [--property ID|NAME] [--limit N] [--json]", "show the rejected-events log", runEventsRejected},
-		"audit list":          {"audit list [--person ID|TYPE:VALUE] [--action NAME|PREFIX*] [--outcome O] [--since TIME] [--limit N] [--json]", "show the audit log (sign-ins, staff and admin actions)", runAuditList},
-		"bench ingest":        {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
-		"bench timeline":      {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C]", "load-test timeline reads", runBenchTimeline},
-		"version":             {"version", "print the version", runVersion},
+		"serve":                {"serve [flags]", "run Onramp (HTTP API, ingest, bus)", runServe},
+		"migrate":              {"migrate [flags]", "apply database migrations and exit", runMigrate},
+		"property create":      {"property create --name NAME [--origin URL]… [--redirect-uri URL]… [--public] [--first-party] [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--logo-url URL] [--color-primary #RRGGBB] [--color-accent #RRGGBB] [--json]", "add a web property with its OpenID Connect client and print its keys", runPropertyCreate},
+		"property list":        {"property list [--json]", "list properties", runPropertyList},
+		"property revoke-key":  {"property revoke-key --property ID|NAME --key write|secret [--json]", "replace a property's key", runPropertyRevoke},
+		"token create":         {"token create [--name NAME] [--role owner|admin|developer|marketer|support] [--json]", "make an API token for /api", runTokenCreate},
+		"token list":           {"token list [--json]", "list API tokens", runTokenList},
+		"user list":            {"user list [--q TEXT] [--trait k:v] [--limit N] [--json]", "list people", runUserList},
+		"user show":            {"user show ID|TYPE:VALUE [--events N] [--json]", "show a person with identifiers and recent events", runUserShow},
+		"user delete":          {"user delete ID|TYPE:VALUE [--yes]", "delete a person, their identifiers and events", runUserDelete},
+		"events rejected":      {"events rejected [--property ID|NAME] [--limit N] [--json]", "show the rejected-events log", runEventsRejected},
+		"audit list":           {"audit list [--person ID|TYPE:VALUE] [--action NAME|PREFIX*] [--outcome O] [--since TIME] [--limit N] [--json]", "show the audit log (sign-ins, staff and admin actions)", runAuditList},
+		"bench ingest":         {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
+		"bench timeline":       {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C]", "load-test timeline reads", runBenchTimeline},
+		"auth provider add":    {"auth provider add --preset google|microsoft|github|oidc --client-id ID [--client-secret S] [--name N] [--display-name D] [--issuer URL] [--tenant T] [--scopes S] [--trust-email true|false] [--web-base URL] [--api-base URL] [--json]", "add an upstream sign-in provider (secret also from $ONRAMP_UPSTREAM_CLIENT_SECRET)", runProviderAdd},
+		"auth provider list":   {"auth provider list [--json]", "list upstream sign-in providers", runProviderList},
+		"auth provider remove": {"auth provider remove NAME", "remove an upstream sign-in provider", runProviderRemove},
+		"version":              {"version", "print the version", runVersion},
 	}
 }
 
@@ -78,6 +81,12 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	rest := args[1:]
 	if _, ok := cmds[name]; !ok && len(args) > 1 {
 		name, rest = args[0]+" "+args[1], args[2:]
+	}
+	if _, ok := cmds[name]; !ok && len(args) > 2 {
+		// Three-word commands: auth provider add.
+		if _, ok := cmds[name+" "+args[2]]; ok {
+			name, rest = name+" "+args[2], args[3:]
+		}
 	}
 	c, ok := cmds[name]
 	if !ok {

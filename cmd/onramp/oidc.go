@@ -108,4 +108,6 @@ var (
 	_ httpapi.LoginResumer = (*oidcop.Login)(nil)
 	_ httpapi.Consenter    = (*oidcop.Login)(nil)
 	_ httpapi.LoginOrigins = (*oidcop.Login)(nil)
+	// The headless API starts flows through the provider's checks.
+	_ httpapi.AuthRequester = (*oidcop.Login)(nil)
 )

@@ -1,0 +1,5 @@
+-- A property's look on the hosted sign-in pages (logo URL and two colours),
+-- as a JSON object validated by the property rules. Numbered 0006 to stay
+-- clear of migrations other branches add meanwhile.
+
+ALTER TABLE properties ADD COLUMN theme TEXT NOT NULL DEFAULT '{}';
