@@ -462,3 +462,25 @@ func TestPendingTOTP(t *testing.T) {
 		t.Errorf("PendingTOTP after confirming: %v", err)
 	}
 }
+
+// Signing in through an upstream provider is a first factor like any
+// other: an account with an authenticator app still stops at "mfa".
+func TestUpstreamSignInNeedsSecondFactor(t *testing.T) {
+	u := newUpRig(t)
+	secret, _, _ := u.withTOTP("ada@example.com")
+	ref, code, state := u.startUpstream("google", auth.UpstreamIdentity{Subject: "g-ada", Email: "ada@example.com", EmailVerified: true})
+	step, err := u.callback(ref, "google", code, state)
+	if err != nil || step.Next != auth.StepMFA {
+		t.Fatalf("upstream sign-in with an app on = %+v, %v; want the mfa step", step, err)
+	}
+	if _, err := u.acc.Complete(context.Background(), ref, u.info); onramp.ErrorCode(err) != onramp.EFORBIDDEN {
+		t.Fatalf("Complete before the second factor: %v", err)
+	}
+	if _, err := u.acc.VerifySecondFactor(context.Background(), auth.SecondFactorParams{FlowRef: ref, Code: codeAt(t, secret, u.clock.Now()), Info: u.info}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := u.acc.Complete(context.Background(), ref, u.info)
+	if err != nil || g.Session.AAL != 2 {
+		t.Fatalf("Complete = %+v, %v", g, err)
+	}
+}
