@@ -34,6 +34,21 @@ func (s *Server) mfaPageRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /account/passkeys", s.guardJSON(s.passkeyRegisterFinish))
 	m.HandleFunc("POST /account/passkeys/{id}/rename", s.guardPost(s.passkeyRenamePost))
 	m.HandleFunc("POST /account/passkeys/{id}/remove", s.guardPost(s.passkeyRemovePost))
+	m.HandleFunc("POST "+flowsPath+"/{id}/mfa", s.flowSecondFactor)
+}
+
+// flowSecondFactor is the headless API's second step: a code from the
+// app or a recovery code, for a flow on the "mfa" step.
+func (s *Server) flowSecondFactor(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	ref, ok := s.flowCall(w, r, &in, false)
+	if !ok {
+		return
+	}
+	step, err := s.Accounts.VerifySecondFactor(r.Context(), auth.SecondFactorParams{FlowRef: ref, Code: in.Code, Info: s.requestInfo(r)})
+	s.stepAnswer(w, r, ref, step, err)
 }
 
 // passkeyJS serves the pages' only script.

@@ -369,3 +369,29 @@ func TestStaffMFARequiredOnTheAPI(t *testing.T) {
 		t.Errorf("staff session after setting up two-step sign-in: %d %s", r.status, r.body)
 	}
 }
+
+// TestHeadlessSecondFactor: the JSON flows stop at "mfa" for an account
+// with an authenticator app, and POST …/mfa completes them.
+func TestHeadlessSecondFactor(t *testing.T) {
+	s := newTestStackWith(t, stackOptions{oidc: true})
+	st := s.site("Shop", shopOrigin)
+	b := s.browser()
+	wantAt(t, b.signUp("ann@example.com", "a long passphrase here", ""), "/account")
+	secret, _ := setUpTOTP(t, s, b)
+
+	f := st.start("signin")
+	r := st.call("/api/auth/flows/"+f.FlowID+"/password", f.FlowSecret, map[string]string{"email": "ann@example.com", "password": "a long passphrase here"})
+	var step auth.Step
+	r.json(t, &step)
+	if r.status != http.StatusOK || step.Next != auth.StepMFA {
+		t.Fatalf("password on an account with an app = %d %s; want the mfa step", r.status, r.body)
+	}
+	wrong := st.call("/api/auth/flows/"+f.FlowID+"/mfa", f.FlowSecret, map[string]string{"code": "000000"})
+	if wantProblem(t, wrong, http.StatusBadRequest); !strings.Contains(string(wrong.body), `"field":"code"`) {
+		t.Errorf("a wrong second factor: %s", wrong.body)
+	}
+	r = st.call("/api/auth/flows/"+f.FlowID+"/mfa", f.FlowSecret, map[string]string{"code": appCode(t, secret, s.clock.Now())})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"status":"complete"`) {
+		t.Fatalf("the second factor = %d %s", r.status, r.body)
+	}
+}
