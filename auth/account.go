@@ -293,13 +293,13 @@ type AccountStore interface {
 
 	// PruneAuth deletes flows and codes that expired before now, outbox
 	// jobs done before cutoff, sessions that expired (or idled out) before
-	// cutoff, and rate-limit counters untouched since cutoff whose lock
-	// has passed.
+	// cutoff, rate-limit counters untouched since cutoff whose lock has
+	// passed, and TOTP enrolments begun before cutoff and never confirmed.
 	PruneAuth(ctx context.Context, now, cutoff time.Time) error
 
 	// EraseAuth removes everything the auth part holds about these persons
-	// (account, password, upstream links, sessions, flows, codes, staff
-	// row) and blanks
+	// (account, password, passkeys, TOTP secret, recovery codes, upstream
+	// links, sessions, flows, codes, staff row) and blanks
 	// ip, user_agent and detail of their audit entries, keeping action and
 	// time. Called from identity's erase hook inside the delete
 	// transaction.

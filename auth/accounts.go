@@ -17,10 +17,12 @@ import (
 )
 
 // TxStore is what one write transaction offers the account rules: their
-// own tables (accounts and their upstream links) and the identity store,
-// so that an account and the person it attaches to change together.
+// own tables (accounts, their factors and upstream links) and the
+// identity store, so that an account and the person it attaches to change
+// together.
 type TxStore interface {
 	AccountStore
+	MFAStore
 	UpstreamStore
 	identity.Store
 }
@@ -96,6 +98,8 @@ type Accounts struct {
 	// that exist are kept; changes on this node forget them at once.
 	staff    ttlCache[*Staff]
 	accounts ttlCache[*Account]
+	// rp is the WebAuthn relying party of PublicURL, made on first use.
+	rp       relyingParty
 	initOnce sync.Once
 	initErr  error
 }
@@ -104,6 +108,8 @@ type Accounts struct {
 // upstream seals the client secrets of upstream identity providers.
 type serverKeys struct {
 	csrf, code, ident, upstream []byte
+	// totp seals the authenticator-app secrets (AES-256-GCM).
+	totp []byte
 }
 
 // NewAccounts returns the account rules. Call Init before use.
@@ -135,7 +141,7 @@ func (s *Accounts) Init(ctx context.Context) error {
 			for _, k := range []struct {
 				name string
 				dst  *[]byte
-			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"upstream_secrets", &s.keys.upstream}} {
+			}{{"csrf", &s.keys.csrf}, {"code_hmac", &s.keys.code}, {"ident_hmac", &s.keys.ident}, {"upstream_secrets", &s.keys.upstream}, {"totp", &s.keys.totp}} {
 				fresh := make([]byte, 32)
 				_, _ = rand.Read(fresh)
 				v, err := st.ServerSecret(ctx, k.name, fresh, s.cfg.Clock.Now())

@@ -101,6 +101,9 @@ type pending struct {
 	PasswordPHC string           `json:"password_phc,omitempty"`
 	Traits      json.RawMessage  `json:"traits,omitempty"`
 	Upstream    *upstreamPending `json:"upstream,omitempty"`
+	// Passkey is the challenge (webauthn.SessionData) of a passkey
+	// sign-in begun on the flow, spent by FinishPasskeyLogin.
+	Passkey json.RawMessage `json:"passkey,omitempty"`
 }
 
 // SignUpParams is the sign-up form.
@@ -210,8 +213,8 @@ func (s *Accounts) sendProof(ctx context.Context, ref, email string, signUp *pen
 // sendFitting queues the one email that fits the flow's address, within
 // the send limits: a code to confirm the address for an upstream user
 // waiting to be linked, a sign-in code to an account, a verification code
-// to a sign-up in waiting (Pending is set only then), else a note on how
-// to sign up.
+// to a sign-up in waiting (Pending holds one only then; a passkey
+// challenge alone is not one), else a note on how to sign up.
 func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Account, info RequestInfo) error {
 	ok, err := s.allowSend(ctx, st, info, f.Email)
 	if err != nil || !ok {
@@ -229,7 +232,7 @@ func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Ac
 	switch {
 	case acc != nil:
 		return s.sendCode(ctx, st, f, CodeSignIn, acc.PersonID, signInEmail)
-	case len(f.Pending) > 0:
+	case len(f.Pending) > 0 && !passkeyChallengeOnly(f):
 		return s.sendCode(ctx, st, f, CodeVerifyEmail, "", verifyEmail)
 	default:
 		return s.mail(ctx, st, s.noAccountEmail(f.Email))
@@ -506,11 +509,14 @@ func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method s
 		}
 		method = "upstream:" + up.Provider
 	}
-	f.PersonID, f.Step, f.AMR, f.Pending = acc.PersonID, StepDone, appendAMR(f.AMR, method), nil
+	f.Pending = nil
+	if err := s.firstFactorDone(ctx, st, f, acc.PersonID, method); err != nil {
+		return nil, err
+	}
 	if err := st.UpdateFlow(ctx, f); err != nil {
 		return nil, err
 	}
-	return &Step{FlowID: f.ID, Next: StepDone, Email: f.Email}, nil
+	return &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}, nil
 }
 
 func appendAMR(amr []string, m string) []string {

@@ -245,12 +245,8 @@ func (s *Accounts) newSession(ctx context.Context, st TxStore, personID string, 
 		life = s.cfg.StaffLifetime
 	}
 	secret := onramp.NewSecret("ses")
-	aal := 1
-	if len(amr) > 1 {
-		aal = 2
-	}
 	ses := &Session{
-		ID: onramp.NewID("ses"), SecretHash: hashToken(secret), PersonID: personID, AAL: aal, AMR: amr,
+		ID: onramp.NewID("ses"), SecretHash: hashToken(secret), PersonID: personID, AAL: aalOf(amr), AMR: amr,
 		AuthTime: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(life),
 		IdleExpiresAt: min64(now.Add(s.cfg.SessionIdle), now.Add(life)), IP: info.IP, UserAgent: info.UserAgent,
 	}

@@ -84,11 +84,14 @@ func (s *Accounts) SignInPassword(ctx context.Context, p PasswordParams) (*Step,
 		if err != nil {
 			return err
 		}
-		f.Email, f.PersonID, f.Step, f.AMR = email, acc.PersonID, StepDone, appendAMR(f.AMR, "pwd")
+		f.Email = email
+		if err := s.firstFactorDone(ctx, st, f, acc.PersonID, amrPassword); err != nil {
+			return err
+		}
 		if err := st.UpdateFlow(ctx, f); err != nil {
 			return err
 		}
-		step = &Step{FlowID: f.ID, Next: StepDone, Email: email}
+		step = &Step{FlowID: f.ID, Next: f.Step, Email: email}
 		return nil
 	})
 	if err != nil {
@@ -158,12 +161,15 @@ func (s *Accounts) complete(ctx context.Context, st TxStore, f *Flow, info Reque
 	if len(f.AMR) > 0 {
 		method = f.AMR[0]
 	}
+	if method == amrHardwareKey {
+		method = "passkey"
+	}
 	if err := s.record(ctx, st, AuditEntry{ActorType: ActorPerson, ActorID: acc.PersonID, Action: "auth.logged_in", PersonID: acc.PersonID,
 		SessionID: ses.ID, ClientID: f.ClientID, IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]any{"amr": f.AMR})}); err != nil {
 		return nil, err
 	}
 	if err := s.timeline(ctx, st, TimelineEvent{Event: "auth.logged_in", Subject: acc.Subject, AnonymousID: f.AnonymousID,
-		Properties: map[string]any{"method": method, "session_id": ses.ID, "client_id": f.ClientID, "mfa": len(f.AMR) > 1}}); err != nil {
+		Properties: map[string]any{"method": method, "session_id": ses.ID, "client_id": f.ClientID, "mfa": ses.AAL >= 2}}); err != nil {
 		return nil, err
 	}
 	return &Grant{Session: ses, Secret: secret, Account: acc, AuthRequestID: f.AuthRequestID, ClientID: f.ClientID, Staff: staff}, nil

@@ -153,7 +153,9 @@ const (
 	ManageTokens     Permission = "tokens:manage"
 	ReadAudit        Permission = "audit:read"
 	// ManageAuthSettings covers how people sign in: upstream identity
-	// providers and their client secrets.
+	// providers and their client secrets, and whether staff need a second
+	// factor (changing that one is for owners alone, a rule of
+	// RequireStaffMFA).
 	ManageAuthSettings Permission = "auth:settings"
 )
 

@@ -359,12 +359,17 @@ func (s *Accounts) upstreamSignIn(ctx context.Context, st TxStore, f *Flow, prov
 	return s.upstreamDone(ctx, st, f, acc, method)
 }
 
+// upstreamDone records a provider's sign-in as the flow's first factor:
+// an account with an authenticator app still stops at the "mfa" step.
 func (s *Accounts) upstreamDone(ctx context.Context, st TxStore, f *Flow, acc *Account, method string) (*Step, error) {
-	f.Email, f.PersonID, f.Step, f.AMR, f.Pending = acc.PrimaryEmail, acc.PersonID, StepDone, appendAMR(f.AMR, method), nil
+	f.Email, f.Pending = acc.PrimaryEmail, nil
+	if err := s.firstFactorDone(ctx, st, f, acc.PersonID, method); err != nil {
+		return nil, err
+	}
 	if err := st.UpdateFlow(ctx, f); err != nil {
 		return nil, err
 	}
-	return &Step{FlowID: f.ID, Next: StepDone, Email: f.Email}, nil
+	return &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}, nil
 }
 
 // linkUpstream links the flow's upstream user to acc, once its email is

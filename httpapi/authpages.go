@@ -297,9 +297,14 @@ func (s *Server) verifyFailed(w http.ResponseWriter, r *http.Request, err error)
 	}
 }
 
-// afterStep moves on from a step: to the code page, or, once the flow is
-// done, to a new session.
+// afterStep moves on from a step: to the code page, to the second-factor
+// page, or, once the flow is done, to a new session.
 func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, ref string, step *auth.Step) {
+	if step.Next == auth.StepMFA {
+		v := s.pages.newView(r, "title_mfa")
+		http.Redirect(w, r, v.Link("/auth/mfa"), http.StatusSeeOther)
+		return
+	}
 	if step.Next != auth.StepDone {
 		s.toVerify(w, r)
 		return

@@ -42,7 +42,12 @@ type locale struct {
 	Errors   map[string]string `json:"errors"`
 }
 
-var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "account", "message"}
+var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "account", "message", "mfa", "account_mfa", "account_passkeys"}
+
+// passkeyPages load passkey.js (when this server can offer passkeys): the
+// only pages with a script, so the only ones whose CSP allows 'self'
+// scripts and fetches.
+var passkeyPages = map[string]bool{"sign_in": true, "account_passkeys": true}
 
 // loadPages parses the embedded templates. A template error is a build
 // defect, caught by every test that makes a Server, so it panics.
@@ -129,6 +134,10 @@ type view struct {
 	// Theme is the look of the auth request's client's property (nil:
 	// Onramp's own); render fills it.
 	Theme *themeView
+	// Passkeys: the page loads passkey.js and shows its controls.
+	Passkeys    bool
+	MFA         *mfaView
+	PasskeyList []passkeyView
 
 	locale *locale
 }
@@ -208,9 +217,14 @@ func (v *view) addError(err error) {
 // framing (clickjacking).
 const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:%s; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'"
 
+// passkeyCSP is what pages with passkey.js add: that file, and its
+// fetches to the JSON endpoints, both on this origin only.
+const passkeyCSP = "script-src 'self'; connect-src 'self'"
+
 // render writes a page with status. The page is rendered into a buffer
 // first, so a template error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
+	v.Passkeys = passkeyPages[name] && s.Accounts != nil && s.Accounts.PasskeysAvailable()
 	imgExtra := ""
 	if v.Theme == nil && v.AuthRequest != "" {
 		v.Theme = s.pageTheme(r.Context(), v.AuthRequest)
@@ -243,7 +257,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", fmt.Sprintf(pageCSP, imgExtra, extra))
+	csp := fmt.Sprintf(pageCSP, imgExtra, extra)
+	if v.Passkeys {
+		csp += "; " + passkeyCSP
+	}
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -43,9 +43,18 @@ func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.Handle
 			s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "The %s role may not do this (%s).", p.Role, perm))
 			return
 		}
+		// With staff MFA required, a staff session below AAL2 may still
+		// ask who it is (the console shows why it is locked out), nothing
+		// more.
+		if p.Session != nil && perm != anyPrincipal && s.Accounts.StaffNeedsMFA(r.Context(), p.Session) {
+			s.writeError(w, r, errStaffMFA)
+			return
+		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
 }
+
+var errStaffMFA = onramp.Errorf(onramp.EFORBIDDEN, "MFA required: staff must sign in with a second factor. Turn on two-step sign-in at /account/mfa or add a passkey at /account/passkeys (either upgrades this session), or sign in again with one.")
 
 var errNoCredentials = onramp.Errorf(onramp.EUNAUTHORIZED, "Send an API token as \"Authorization: Bearer ort_…\" (onramp token create prints one), or sign in as staff.")
 

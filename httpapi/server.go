@@ -147,6 +147,8 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/tokens/{id}", s.withToken(auth.ManageTokens, s.revokeToken))
 	m.HandleFunc("GET /api/auth/session", s.withToken(anyPrincipal, s.whoAmI))
 	m.HandleFunc("GET /api/audit", s.withToken(auth.ReadAudit, s.listAudit))
+	m.HandleFunc("GET /api/auth/settings", s.withToken(auth.ManageAuthSettings, s.getAuthSettings))
+	m.HandleFunc("PUT /api/auth/settings", s.withToken(auth.ManageAuthSettings, s.putAuthSettings))
 	m.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s; the API is described at /api/openapi.json.", r.Method, r.URL.Path))
 	})
@@ -161,6 +163,7 @@ func (s *Server) routes() {
 	s.authPageRoutes(m)
 	s.upstreamRoutes(m)
 	s.oidcPageRoutes(m)
+	s.mfaPageRoutes(m)
 	s.headlessRoutes(m)
 	// OpenID Connect provider. Registered whether or not one is
 	// configured, so the routes (and their documentation) do not depend

@@ -661,6 +661,8 @@ func (q *Queries) PruneAuth(ctx context.Context, now, cutoff time.Time) error {
 				RETURNING id)
 			DELETE FROM session_clients WHERE session_id IN (SELECT id FROM gone)`, []any{ts(cutoff)}},
 			{`DELETE FROM login_attempts WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $2)`, []any{ts(cutoff), ts(now)}},
+			// An authenticator-app enrolment nobody confirmed is abandoned.
+			{`DELETE FROM totp WHERE confirmed_at IS NULL AND created_at < $1`, []any{ts(cutoff)}},
 		} {
 			if _, err := x.Exec(ctx, st.sql, st.args...); err != nil {
 				return fmt.Errorf("postgres: prune auth: %w", err)
@@ -680,7 +682,7 @@ func (q *Queries) EraseAuth(ctx context.Context, personIDs []string) error {
 	}
 	const emails = `(SELECT primary_email FROM accounts WHERE person_id = ANY($1) AND primary_email <> '')`
 	return q.inTx(ctx, func(x querier) error {
-		for _, st := range []string{
+		stmts := []string{
 			`UPDATE audit_log SET ip = '', user_agent = '', detail = NULL WHERE person_id = ANY($1)`,
 			`UPDATE audit_log SET ip = '', user_agent = '', detail = NULL WHERE actor_id = ANY($1)`,
 			`DELETE FROM one_time_codes WHERE person_id = ANY($1) OR email IN ` + emails,
@@ -690,9 +692,11 @@ func (q *Queries) EraseAuth(ctx context.Context, personIDs []string) error {
 			`DELETE FROM passwords WHERE person_id = ANY($1)`,
 			`DELETE FROM upstream_links WHERE person_id = ANY($1)`,
 			`DELETE FROM staff WHERE person_id = ANY($1)`,
-			// Last: the statements above find the emails through it.
-			`DELETE FROM accounts WHERE person_id = ANY($1)`,
-		} {
+		}
+		stmts = append(stmts, eraseMFA...)
+		// Last: the statements above find the emails through it.
+		stmts = append(stmts, `DELETE FROM accounts WHERE person_id = ANY($1)`)
+		for _, st := range stmts {
 			if _, err := x.Exec(ctx, st, personIDs); err != nil {
 				return fmt.Errorf("postgres: erase auth: %w", err)
 			}

@@ -697,6 +697,8 @@ func (q *Queries) PruneAuth(ctx context.Context, now, cutoff time.Time) error {
 		{`DELETE FROM sessions WHERE id IN (
 			SELECT id FROM sessions WHERE expires_at < ?1 UNION SELECT id FROM sessions WHERE idle_expires_at < ?1)`, []any{c}},
 		{`DELETE FROM login_attempts WHERE updated_at < ? AND locked_until < ?`, []any{c, n}},
+		// An authenticator-app enrolment nobody confirmed is abandoned.
+		{`DELETE FROM totp WHERE confirmed_at IS NULL AND created_at < ?`, []any{c}},
 	} {
 		if _, err := q.x.ExecContext(ctx, st.sql, st.args...); err != nil {
 			return fmt.Errorf("sqlite: prune auth: %w", err)
@@ -715,7 +717,7 @@ func (q *Queries) EraseAuth(ctx context.Context, personIDs []string) error {
 	}
 	const ids = `(SELECT value FROM json_each(?1))`
 	const emails = `(SELECT primary_email FROM accounts WHERE person_id IN ` + ids + ` AND primary_email <> '')`
-	for _, st := range []string{
+	stmts := []string{
 		`UPDATE audit_log SET ip = '', user_agent = '', detail = NULL WHERE person_id IN ` + ids,
 		`UPDATE audit_log SET ip = '', user_agent = '', detail = NULL WHERE actor_id IN ` + ids,
 		`DELETE FROM one_time_codes WHERE person_id IN ` + ids + ` OR email IN ` + emails,
@@ -725,9 +727,11 @@ func (q *Queries) EraseAuth(ctx context.Context, personIDs []string) error {
 		`DELETE FROM passwords WHERE person_id IN ` + ids,
 		`DELETE FROM upstream_links WHERE person_id IN ` + ids,
 		`DELETE FROM staff WHERE person_id IN ` + ids,
-		// Last: the statements above find the emails through it.
-		`DELETE FROM accounts WHERE person_id IN ` + ids,
-	} {
+	}
+	stmts = append(stmts, eraseMFA...)
+	// Last: the statements above find the emails through it.
+	stmts = append(stmts, `DELETE FROM accounts WHERE person_id IN `+ids)
+	for _, st := range stmts {
 		if _, err := q.x.ExecContext(ctx, st, idsJSON(personIDs)); err != nil {
 			return fmt.Errorf("sqlite: erase auth: %w", err)
 		}

@@ -29,6 +29,7 @@ type Store interface {
 	property.Store
 	auth.Store
 	auth.AccountStore
+	auth.MFAStore
 	auth.UpstreamStore
 	auth.OAuthStore
 }
@@ -79,7 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
 		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
 		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests,
-		upstreamTests}
+		mfaTests, upstreamTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()
 		e := open(t)

@@ -21,6 +21,7 @@ type store interface {
 	property.Store
 	auth.Store
 	auth.AccountStore
+	auth.MFAStore
 	auth.UpstreamStore
 	auth.OAuthStore
 }
