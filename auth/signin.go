@@ -21,6 +21,27 @@ type PasswordParams struct {
 // email and disabled account all answer errBadPassword after the same
 // amount of hashing; limits are checked before anything else.
 func (s *Accounts) SignInPassword(ctx context.Context, p PasswordParams) (*Step, error) {
+	return s.signInPassword(ctx, p, nil)
+}
+
+// SignInPasswordSession is SignInPassword for a page that makes the
+// session right away: when the password finishes the sign-in (no second
+// factor is due), the session is made in the same transaction, which
+// saves a commit on the path every password sign-in takes. The Grant is
+// nil when the flow goes on (the "mfa" step).
+func (s *Accounts) SignInPasswordSession(ctx context.Context, p PasswordParams) (*Step, *Grant, error) {
+	var g *Grant
+	step, err := s.signInPassword(ctx, p, func(ctx context.Context, st TxStore, f *Flow) (err error) {
+		g, err = s.complete(ctx, st, f, p.Info)
+		return err
+	})
+	return step, g, err
+}
+
+// signInPassword checks the password; done, if set, finishes a flow whose
+// sign-in is complete inside the same transaction (and the flow is not
+// written back: done ends it).
+func (s *Accounts) signInPassword(ctx context.Context, p PasswordParams, done func(context.Context, TxStore, *Flow) error) (*Step, error) {
 	email, err := normEmail(p.Email)
 	if err != nil {
 		return nil, errBadPassword
@@ -88,11 +109,11 @@ func (s *Accounts) SignInPassword(ctx context.Context, p PasswordParams) (*Step,
 		if err := s.firstFactorDone(ctx, st, f, acc.PersonID, amrPassword); err != nil {
 			return err
 		}
-		if err := st.UpdateFlow(ctx, f); err != nil {
-			return err
-		}
 		step = &Step{FlowID: f.ID, Next: f.Step, Email: email}
-		return nil
+		if f.Step == StepDone && done != nil {
+			return done(ctx, st, f)
+		}
+		return st.UpdateFlow(ctx, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: sign in: %w", err)

@@ -192,9 +192,13 @@ func (s *Server) signInPost(w http.ResponseWriter, r *http.Request) {
 		s.toVerify(w, r)
 		return
 	}
-	step, err := s.Accounts.SignInPassword(ctx, auth.PasswordParams{FlowRef: ref, Email: email, Password: r.PostFormValue("password"), Info: info})
+	step, g, err := s.Accounts.SignInPasswordSession(ctx, auth.PasswordParams{FlowRef: ref, Email: email, Password: r.PostFormValue("password"), Info: info})
 	if err != nil {
 		s.formAgain(w, r, "sign_in", "title_sign_in", auth.FlowSignIn, err, "email")
+		return
+	}
+	if g != nil {
+		s.signedIn(w, r, g)
 		return
 	}
 	s.afterStep(w, r, ref, step)
