@@ -21,6 +21,9 @@ type Prefill struct {
 // (not the whole merged tree: other browsers' data stays out) for its
 // email and name.
 func (s *Accounts) Prefill(ctx context.Context, ref string) (*Prefill, error) {
+	if ref == "" {
+		return nil, nil
+	}
 	f, err := s.Flow(ctx, ref)
 	if err != nil || f.AnonymousID == "" {
 		return nil, err

@@ -75,6 +75,13 @@ func anonymousIDOf(r *http.Request) string {
 	if a := r.FormValue("onramp_aid"); a != "" {
 		return a
 	}
+	return anonymousCookie(r)
+}
+
+// anonymousCookie is the tracking id from the browser's own cookie. Only
+// it may unlock a pre-filled form: a link parameter can be copied, and
+// whoever holds someone's link must not see their email or name.
+func anonymousCookie(r *http.Request) string {
 	for _, name := range []string{"onramp_anon_id", "ajs_anonymous_id"} {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
 			// analytics.js stores the id JSON-quoted.
@@ -132,6 +139,9 @@ func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.pageError(w, r, err)
 		return
+	}
+	if anonymousCookie(r) == "" || anonymousCookie(r) != anonymousIDOf(r) {
+		ref = "" // no pre-fill for an id that came in a link
 	}
 	if p, err := s.Accounts.Prefill(r.Context(), ref); err == nil && p != nil {
 		v.values["email"], v.values["known_name"] = p.Email, p.Name

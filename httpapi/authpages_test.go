@@ -629,6 +629,13 @@ func TestSignUpPrefillOnlyInTheSameBrowser(t *testing.T) {
 	if strings.Contains(p.body, "bea@example.com") || strings.Contains(p.body, "Bea") || !strings.Contains(p.body, `id="name"`) {
 		t.Error("another browser sees the known person's data")
 	}
+	// A link carrying Bea's tracking id pre-fills nothing: links can be
+	// copied, cookies cannot.
+	linked := s.browser()
+	p = linked.get("/auth/sign-up?onramp_aid=anon-bea")
+	if strings.Contains(p.body, "bea@example.com") || strings.Contains(p.body, "Bea") {
+		t.Error("a link with someone's tracking id shows their data")
+	}
 	// The anonymous id reaches the account: the browsing joins Bea.
 	wantAt(t, same.signUp("bea@example.com", "", ""), "/account")
 	prof, err := s.ids.Lookup(context.Background(), identity.Key{Type: identity.AnonymousID, Value: "anon-bea"})

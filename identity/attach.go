@@ -57,8 +57,18 @@ func (s *Service) Attach(ctx context.Context, st Store, p AttachParams) (*Attach
 			return nil, err
 		}
 		// The browser's history joins only when it is anonymous or already
-		// this person's: a browser someone else signed in on stays theirs.
-		if browser == nil || browser.UserID == "" || owner != nil && browser.ID == owner.ID {
+		// this person's. A browser whose person is known by a user id, an
+		// email or a phone belongs to someone: it stays theirs, or anyone
+		// who learnt its tracking id could sign up into their profile.
+		join := browser == nil || owner != nil && browser.ID == owner.ID
+		if !join && browser.UserID == "" {
+			known, err := knownBy(ctx, st, browser.ID, emailKey)
+			if err != nil {
+				return nil, err
+			}
+			join = !known
+		}
+		if join {
 			keys = append(keys, anonKey)
 		}
 	}
@@ -121,4 +131,23 @@ func rootOwning(ctx context.Context, st Store, k Key) (*Person, error) {
 		return nil, fmt.Errorf("identity: attach: root of %s: %v", k, err)
 	}
 	return roots[0], nil
+}
+
+// knownBy reports whether the tree rooted at rootID carries an email or a
+// phone other than except: whether it is someone rather than a browser.
+func knownBy(ctx context.Context, st Store, rootID string, except Key) (bool, error) {
+	members, err := st.PersonsWithRoot(ctx, rootID)
+	if err != nil {
+		return false, fmt.Errorf("identity: attach: %w", err)
+	}
+	ids, err := st.IdentifiersOf(ctx, members)
+	if err != nil {
+		return false, fmt.Errorf("identity: attach: %w", err)
+	}
+	for _, id := range ids {
+		if (id.Type == Email || id.Type == Phone) && id.Key != except {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -104,6 +104,27 @@ func TestAttach(t *testing.T) {
 		}
 	})
 
+	t.Run("a browser of a person known only by email stays theirs", func(t *testing.T) {
+		w := newWorld(t)
+		w.send(batch(`{"type":"identify","messageId":"ada","anonymousId":"ada-browser","traits":{"email":"ada@example.com","name":"Ada"}}`))
+		ada := w.rootOf("ada")
+		got := attach(t, w, identity.AttachParams{Email: "mallory@example.com", AnonymousID: "ada-browser", Subject: "usr_m", Traits: json.RawMessage(`{"name":"Mallory"}`)})
+		if got.PersonID == ada || got.Recognized {
+			t.Fatalf("Attach = %+v: Mallory's account must not take Ada's person %s", got, ada)
+		}
+		p := w.profile(ada)
+		var traits map[string]any
+		_ = json.Unmarshal(p.Person.Traits, &traits)
+		if p.Person.UserID != "" || traits["name"] != "Ada" {
+			t.Errorf("Ada's person after Mallory's sign-up: user id %q, traits %v", p.Person.UserID, traits)
+		}
+		for _, id := range p.Identifiers {
+			if id.Key.Value == "mallory@example.com" {
+				t.Error("Mallory's email joined Ada's person")
+			}
+		}
+	})
+
 	t.Run("a person with an unverified user id keeps it and a conflict is recorded", func(t *testing.T) {
 		w := newWorld(t)
 		w.send(batch(`{"type":"identify","messageId":"x","userId":"forged-or-legacy","traits":{"email":"eve@example.com"}}`))
