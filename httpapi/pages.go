@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +43,6 @@ type locale struct {
 	Errors   map[string]string `json:"errors"`
 }
 
-var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "account", "message", "mfa", "account_mfa", "account_passkeys"}
-
 // passkeyPages load passkey.js (when this server can offer passkeys): the
 // only pages with a script, so the only ones whose CSP allows 'self'
 // scripts and fetches.
@@ -57,8 +56,18 @@ func loadPages() *pageSet {
 		panic(err)
 	}
 	ps := &pageSet{pages: map[string]*template.Template{}, locales: map[string]*locale{}}
-	for _, name := range pageNames {
-		ps.pages[name] = template.Must(template.ParseFS(root, "templates/layout.html", "templates/"+name+".html"))
+	// Every template but the layout is a page: a page can never be
+	// written and then forgotten here.
+	files, err := fs.Glob(root, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(path.Base(file), ".html")
+		if name == "layout" {
+			continue
+		}
+		ps.pages[name] = template.Must(template.ParseFS(root, "templates/layout.html", file))
 	}
 	if ps.css, err = fs.ReadFile(root, "auth.css"); err != nil {
 		panic(err)
@@ -241,7 +250,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		upstreamOrigins = formActionOrigins(origins)
 	}
 	var buf bytes.Buffer
-	if err := s.pages.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	t := s.pages.pages[name]
+	if t == nil {
+		t = template.Must(template.New("missing").Parse(`{{define "layout"}}{{.Missing}}{{end}}`)) // fails below, as a 500
+	}
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err, "request_id", requestID(r.Context()))
 		status, buf = http.StatusInternalServerError, *bytes.NewBufferString("Internal error.\n")
 	}

@@ -74,7 +74,11 @@ func (l *Login) finish(w http.ResponseWriter, r *http.Request, authRequestID str
 			l.failRequest(w, r, authRequestID, ConsentRequired)
 			return
 		}
-		http.Redirect(w, r, "/auth/consent?authRequest="+url.QueryEscape(authRequestID), http.StatusSeeOther)
+		q := url.Values{"authRequest": {authRequestID}}
+		if ar.UILocales != "" {
+			q.Set("ui_locales", ar.UILocales)
+		}
+		http.Redirect(w, r, "/auth/consent?"+q.Encode(), http.StatusSeeOther)
 		return
 	}
 	if err := l.Accounts.AddSessionClient(ctx, sg.SessionID, ar.ClientID); err != nil {
