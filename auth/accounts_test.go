@@ -749,3 +749,33 @@ func TestPrefillOnlyForTheSameBrowser(t *testing.T) {
 	// Typing Ada's email in another browser reveals nothing either: the
 	// sign-up answer is the same Step as for anyone (TestSameAnswerForEveryEmail).
 }
+
+// TestSignInRehashes: a password stored with older argon2id parameters is
+// rehashed with the current ones at the next right sign-in.
+func TestSignInRehashes(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	g := r.signUp("ada@example.com", goodPassword, "")
+	before, err := r.db.Reader().PasswordOf(ctx, g.Account.PersonID)
+	must(t, err)
+	stronger, err := auth.NewArgon2id(auth.Argon2idConfig{Params: auth.Argon2Params{MemoryKiB: 128, Time: 2, Threads: 1}})
+	must(t, err)
+	acc := auth.NewAccounts(auth.Config{Read: r.db.Reader(), InTx: inTx(r.db), Identity: r.ids, Clock: r.clock, Log: slog.New(slog.DiscardHandler), Hasher: stronger, PublicURL: "https://id.example.com"})
+	must(t, acc.Init(ctx))
+	_, ref, err := acc.StartFlow(ctx, auth.StartFlowParams{Kind: auth.FlowSignIn, Info: r.info})
+	must(t, err)
+	if _, err := acc.SignInPassword(ctx, auth.PasswordParams{FlowRef: ref, Email: "ada@example.com", Password: goodPassword, Info: r.info}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := r.db.Reader().PasswordOf(ctx, g.Account.PersonID)
+	must(t, err)
+	if after == before || !strings.Contains(after, "m=128,t=2,p=1") {
+		t.Fatalf("stored hash after sign-in = %q (before %q), want the new parameters", after, before)
+	}
+	// And the new hash verifies.
+	_, ref, err = acc.StartFlow(ctx, auth.StartFlowParams{Kind: auth.FlowSignIn, Info: r.info})
+	must(t, err)
+	if _, err := acc.SignInPassword(ctx, auth.PasswordParams{FlowRef: ref, Email: "ada@example.com", Password: goodPassword, Info: r.info}); err != nil {
+		t.Fatalf("sign-in with the rehashed password: %v", err)
+	}
+}

@@ -73,6 +73,14 @@ func (s *Accounts) signInPassword(ctx context.Context, p PasswordParams, done fu
 		return nil, err
 	}
 	ok = ok && acc != nil && phc != s.cfg.Hasher.DummyPHC() && acc.Status == AccountActive
+	// A rehash happens before the transaction: hashing inside it would
+	// hold the database's writer for tens of milliseconds.
+	var fresh string
+	if ok && rehash {
+		if fresh, err = s.cfg.Hasher.Hash(ctx, NormalizePassword(p.Password)); err != nil {
+			return nil, err
+		}
+	}
 	var step *Step
 	err = s.cfg.InTx(ctx, func(st TxStore) error {
 		if !ok {
@@ -92,11 +100,7 @@ func (s *Accounts) signInPassword(ctx context.Context, p PasswordParams, done fu
 		if err := s.succeeded(ctx, st, email); err != nil {
 			return err
 		}
-		if rehash {
-			fresh, err := s.cfg.Hasher.Hash(ctx, NormalizePassword(p.Password))
-			if err != nil {
-				return err
-			}
+		if fresh != "" {
 			if err := st.SetPassword(ctx, acc.PersonID, fresh, s.cfg.Clock.Now()); err != nil {
 				return err
 			}
