@@ -779,3 +779,22 @@ func TestSignInRehashes(t *testing.T) {
 		t.Fatalf("sign-in with the rehashed password: %v", err)
 	}
 }
+
+// TestOwnerLinkCannotTakeOverAnAccount: the setup link makes an existing
+// account owner only with that account's password.
+func TestOwnerLinkCannotTakeOverAnAccount(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.signUp("ada@example.com", goodPassword, "")
+	link, err := r.acc.OwnerLink(ctx)
+	must(t, err)
+	token := link[strings.Index(link, "token=")+6:]
+	if _, err := r.acc.ClaimOwner(ctx, auth.ClaimOwnerParams{Token: token, Email: "ada@example.com", Password: "another password 42", Info: r.info}); onramp.ErrorCode(err) != onramp.EFORBIDDEN {
+		t.Fatalf("claim with someone else's email and a new password: %v", err)
+	}
+	// The link is still unspent, and Ada's password unchanged.
+	g, err := r.acc.ClaimOwner(ctx, auth.ClaimOwnerParams{Token: token, Email: "ada@example.com", Password: goodPassword, Info: r.info})
+	if err != nil || g.Staff == nil || g.Staff.Role != auth.RoleOwner {
+		t.Fatalf("claim with the account's own password: %+v %v", g, err)
+	}
+}

@@ -78,6 +78,26 @@ func (s *Accounts) ClaimOwner(ctx context.Context, p ClaimOwnerParams) (*Grant, 
 	if err != nil {
 		return nil, err
 	}
+	// An email that already has an account becomes owner only with that
+	// account's own password: the setup link must not be a way to take
+	// over someone's account.
+	existing, _, err := s.accountByEmail(ctx, s.cfg.Read, email)
+	if err != nil {
+		return nil, fmt.Errorf("auth: claim owner: %w", err)
+	}
+	if existing != nil {
+		stored, err := s.cfg.Read.PasswordOf(ctx, existing.PersonID)
+		ok := false
+		if err == nil {
+			ok, _, err = s.cfg.Hasher.Verify(ctx, stored, p.Password)
+		}
+		if onramp.ErrorCode(err) != onramp.ENOTFOUND && err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, inField(FieldPassword, onramp.Errorf(onramp.EFORBIDDEN, "This email already has an account: enter that account's password to make it the owner, or use another email."))
+		}
+	}
 	var g *Grant
 	err = s.cfg.InTx(ctx, func(st TxStore) error {
 		c, err := st.CodeByLinkHash(ctx, hashToken(p.Token))
@@ -95,16 +115,18 @@ func (s *Accounts) ClaimOwner(ctx context.Context, p ClaimOwnerParams) (*Grant, 
 		if err != nil {
 			return err
 		}
-		if acc == nil {
+		switch {
+		case acc == nil:
 			// The console's first user: whoever holds the link printed on
 			// the server's console is trusted with the email they give.
-			acc, err = s.createAccount(ctx, st, &Flow{ID: c.ID, Email: email}, p.Info)
-			if err != nil {
+			if acc, err = s.createAccount(ctx, st, &Flow{ID: c.ID, Email: email}, p.Info); err != nil {
 				return err
 			}
-		}
-		if err := st.SetPassword(ctx, acc.PersonID, phc, now); err != nil {
-			return err
+			if err := st.SetPassword(ctx, acc.PersonID, phc, now); err != nil {
+				return err
+			}
+		case existing == nil || existing.PersonID != acc.PersonID:
+			return onramp.Errorf(onramp.ECONFLICT, "This email got an account a moment ago. Try again.")
 		}
 		staff := &Staff{PersonID: acc.PersonID, Role: RoleOwner, CreatedAt: now, CreatedBy: "setup-link", UpdatedAt: now}
 		if err := st.PutStaff(ctx, staff); err != nil {
