@@ -798,3 +798,18 @@ func TestOwnerLinkCannotTakeOverAnAccount(t *testing.T) {
 		t.Fatalf("claim with the account's own password: %+v %v", g, err)
 	}
 }
+
+// TestAddingAFactorNeedsARecentSignIn: an old session (a stolen cookie,
+// say) cannot add a second factor and so upgrade itself.
+func TestAddingAFactorNeedsARecentSignIn(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	g := r.signUp("ada@example.com", goodPassword, "")
+	r.clock.Add(16 * time.Minute)
+	if _, err := r.acc.EnrollTOTP(ctx, auth.SessionParams{Session: g.Session, Info: r.info}); onramp.ErrorCode(err) != onramp.EFORBIDDEN {
+		t.Errorf("EnrollTOTP on a 16-minute-old sign-in: %v, want forbidden", err)
+	}
+	if _, err := r.acc.BeginPasskeyRegistration(ctx, auth.SessionParams{Session: g.Session, Info: r.info}); err == nil {
+		t.Error("a passkey could be added on a 16-minute-old sign-in")
+	}
+}

@@ -143,6 +143,9 @@ func (s *Accounts) BeginPasskeyRegistration(ctx context.Context, p SessionParams
 		return nil, err
 	}
 	ses := p.Session
+	if err := s.recentSignIn(ses); err != nil {
+		return nil, err
+	}
 	var out *PasskeyCeremony
 	err = s.cfg.InTx(ctx, func(st TxStore) error {
 		acc, err := st.AccountOf(ctx, []string{ses.PersonID})

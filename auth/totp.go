@@ -144,6 +144,20 @@ type SessionParams struct {
 	Info    RequestInfo
 }
 
+// recentAuth is how fresh a sign-in must be to add a second factor.
+// Adding one upgrades the session (AAL2), so a stolen cookie of an old
+// session must not be enough: the person signs in again first.
+const recentAuth = 15 * time.Minute
+
+var errNotRecent = onramp.Errorf(onramp.EFORBIDDEN, "For your safety, sign in again before adding a second factor (your sign-in must be less than 15 minutes old).")
+
+func (s *Accounts) recentSignIn(ses *Session) error {
+	if s.cfg.Clock.Now().Sub(ses.AuthTime) > recentAuth {
+		return errNotRecent
+	}
+	return nil
+}
+
 var errTOTPOn = onramp.Errorf(onramp.ECONFLICT, "An authenticator app is set up already. Turn it off first to set up another.")
 
 // EnrollTOTP starts setting up an authenticator app: a new secret, not
@@ -151,6 +165,9 @@ var errTOTPOn = onramp.Errorf(onramp.ECONFLICT, "An authenticator app is set up 
 // replaces a secret that was never confirmed.
 func (s *Accounts) EnrollTOTP(ctx context.Context, p SessionParams) (*TOTPEnrollment, error) {
 	ses := p.Session
+	if err := s.recentSignIn(ses); err != nil {
+		return nil, err
+	}
 	acc, err := s.cfg.Read.AccountOf(ctx, []string{ses.PersonID})
 	if err != nil {
 		return nil, fmt.Errorf("auth: enrol totp: %w", err)
