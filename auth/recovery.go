@@ -50,7 +50,10 @@ var errNotRecovery = onramp.Errorf(onramp.EINVALID, "This is not a password rese
 
 // proveRecovery runs inside the transaction that spent a recovery flow's
 // code or link: the flow now names the account of the proven address and
-// waits for the new password. No session is made yet.
+// waits for the new password, or first for the second factor when the
+// account has an authenticator app: whoever reads the person's email must
+// not be able to change the password of an account the app protects (nor
+// sign its owner out everywhere). No session is made yet.
 func (s *Accounts) proveRecovery(ctx context.Context, st TxStore, f *Flow, acc *Account, method string) (*Step, error) {
 	if acc == nil || acc.Status != AccountActive {
 		return nil, errBadCode
@@ -59,6 +62,13 @@ func (s *Accounts) proveRecovery(ctx context.Context, st TxStore, f *Flow, acc *
 		return nil, err
 	}
 	f.PersonID, f.AMR, f.Step, f.Pending = acc.PersonID, []string{method}, StepNewPassword, nil
+	needMFA, err := s.hasTOTP(ctx, st, acc.PersonID)
+	if err != nil {
+		return nil, err
+	}
+	if needMFA {
+		f.Step = StepMFA
+	}
 	if err := st.UpdateFlow(ctx, f); err != nil {
 		return nil, err
 	}
@@ -73,10 +83,10 @@ type ResetPasswordParams struct {
 }
 
 // ResetPassword sets the password of the account the recovery flow
-// proved, ends every session of the person (whoever knew the old password
-// is signed out everywhere) and signs this browser in afresh: the Grant is
-// the new session, or nil when the account has an authenticator app and
-// the flow goes on to the "mfa" step first.
+// proved (and, for an account with an authenticator app, whose second
+// factor the flow passed), ends every session of the person (whoever
+// knew the old password is signed out everywhere) and signs this browser
+// in afresh with the factors the flow proved.
 func (s *Accounts) ResetPassword(ctx context.Context, p ResetPasswordParams) (*Step, *Grant, error) {
 	f, err := s.Flow(ctx, p.FlowRef)
 	if err != nil {
@@ -125,26 +135,12 @@ func (s *Accounts) ResetPassword(ctx context.Context, p ResetPasswordParams) (*S
 			Properties: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
 			return err
 		}
-		// The email factor that proved the address signs in; the second
-		// factor, if the account has one, is still asked for.
-		method := f.AMR
-		f.AMR = nil
-		for _, m := range method {
-			if err := s.firstFactorDone(ctx, st, f, acc.PersonID, m); err != nil {
-				return err
-			}
-		}
-		if len(method) == 0 {
-			if err := s.firstFactorDone(ctx, st, f, acc.PersonID, "email_code"); err != nil {
-				return err
-			}
-		}
+		// The flow's factors (the email code or link, and the second
+		// factor when the account has one) make the new session.
+		f.Step = StepDone
 		step = &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}
-		if f.Step == StepDone {
-			g, err = s.complete(ctx, st, f, p.Info)
-			return err
-		}
-		return st.UpdateFlow(ctx, f)
+		g, err = s.complete(ctx, st, f, p.Info)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth: reset password: %w", err)

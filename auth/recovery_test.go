@@ -170,25 +170,37 @@ func TestRecoveryCodeProvesOnlyItsAddress(t *testing.T) {
 	}
 }
 
-func TestRecoveryWithTOTPAsksSecondFactor(t *testing.T) {
+func TestRecoveryWithTOTPAsksSecondFactorFirst(t *testing.T) {
 	r := newRig(t, nil)
 	ctx := context.Background()
 	secret, _, _ := r.withTOTP("ada@example.com")
 	ref, _ := r.recoverTo("ada@example.com")
 	code, _ := r.lastCode("ada@example.com")
-	if _, err := r.acc.VerifyEmailCode(ctx, auth.VerifyCodeParams{FlowRef: ref, Code: code, Info: r.info}); err != nil {
-		t.Fatal(err)
+	// The email alone does not change the password of an account the
+	// app protects: the second factor comes first.
+	step, err := r.acc.VerifyEmailCode(ctx, auth.VerifyCodeParams{FlowRef: ref, Code: code, Info: r.info})
+	if err != nil || step.Next != auth.StepMFA {
+		t.Fatalf("VerifyEmailCode = %+v, %v; want the mfa step", step, err)
+	}
+	if _, _, err := r.acc.ResetPassword(ctx, auth.ResetPasswordParams{FlowRef: ref, Password: newPassword, Info: r.info}); err == nil {
+		t.Fatal("ResetPassword before the second factor: no error")
+	}
+	if _, err := r.acc.Complete(ctx, ref, r.info); err == nil {
+		t.Fatal("Complete on the mfa step of a recovery made a session")
+	}
+	step, err = r.acc.VerifySecondFactor(ctx, auth.SecondFactorParams{FlowRef: ref, Code: codeAt(t, secret, r.clock.Now()), Info: r.info})
+	if err != nil || step.Next != auth.StepNewPassword {
+		t.Fatalf("VerifySecondFactor = %+v, %v; want new_password", step, err)
+	}
+	if _, err := r.acc.Complete(ctx, ref, r.info); err == nil {
+		t.Fatal("Complete after the second factor of a recovery made a session without a new password")
 	}
 	step, g, err := r.acc.ResetPassword(ctx, auth.ResetPasswordParams{FlowRef: ref, Password: newPassword, Info: r.info})
-	if err != nil || g != nil || step.Next != auth.StepMFA {
-		t.Fatalf("ResetPassword = %+v, %v, %v; want the mfa step and no session", step, g, err)
+	if err != nil || g == nil || step.Next != auth.StepDone || g.Session.AAL != 2 {
+		t.Fatalf("ResetPassword = %+v, %+v, %v; want an AAL2 session", step, g, err)
 	}
-	if _, err := r.acc.VerifySecondFactor(ctx, auth.SecondFactorParams{FlowRef: ref, Code: codeAt(t, secret, r.clock.Now()), Info: r.info}); err != nil {
-		t.Fatal(err)
-	}
-	g, err = r.acc.Complete(ctx, ref, r.info)
-	if err != nil || g.Session.AAL != 2 {
-		t.Fatalf("Complete = %+v, %v; want an AAL2 session", g, err)
+	if !r.passwordWorks("ada@example.com", newPassword) {
+		t.Error("the new password does not work")
 	}
 }
 

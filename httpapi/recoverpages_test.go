@@ -211,3 +211,22 @@ func TestRecoveryEnumeration(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoveryWithTOTPPage: for an account with an authenticator app the
+// code page leads to the second-factor page, and only then to the new
+// password; a recovery code of the app works there too.
+func TestRecoveryWithTOTPPage(t *testing.T) {
+	s := newTestStack(t)
+	b := s.browser()
+	wantAt(t, b.signUp("tia@example.com", "tia's old passphrase", ""), "/account")
+	_, codes := setUpTOTP(t, s, b)
+	x := s.browser()
+	p := x.verify(x.startRecovery(t, "tia@example.com"), s.lastCode("tia@example.com"))
+	wantAt(t, p, "/auth/mfa")
+	p = x.submit(x.get("/auth/mfa").form(t, "/auth/mfa"), "code", codes[0])
+	wantAt(t, p, "/auth/recover/password")
+	wantAt(t, x.submit(p.form(t, "/auth/recover/password"), "password", resetPassword), "/account")
+	if _, err := s.accounts.CheckSession(context.Background(), b.cookie("onramp_session")); err == nil {
+		t.Error("the session from before the reset still works")
+	}
+}
