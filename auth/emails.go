@@ -24,6 +24,15 @@ func signInEmail(s *Accounts, to, code, link string) Email {
 	}
 }
 
+func recoveryEmail(s *Accounts, to, code, link string) Email {
+	return Email{
+		To:      to,
+		Subject: fmt.Sprintf("%s is your %s password reset code", code, s.cfg.ProductName),
+		Text: fmt.Sprintf("Someone asked to reset the password of your %s account. Use this code to choose a new one:\n\n%s\n\nOr open this link:\n%s\n\n"+
+			"The code and link work for 10 minutes. Resetting the password signs you out everywhere. If you did not ask for this, ignore this email: your password stays as it is.\n", s.cfg.ProductName, code, link),
+	}
+}
+
 func (s *Accounts) noAccountEmail(to string) Email {
 	return Email{
 		To:      to,

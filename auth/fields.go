@@ -19,6 +19,10 @@ const (
 	FieldEmail    = "email"
 	FieldPassword = "password"
 	FieldCode     = "code"
+	// The account page's password and profile forms.
+	FieldCurrentPassword = "current_password"
+	FieldNewPassword     = "new_password"
+	FieldName            = "name"
 )
 
 // ErrorField names the form field err is about, or "" when it is about

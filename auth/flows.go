@@ -230,6 +230,8 @@ func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Ac
 		})
 	}
 	switch {
+	case acc != nil && f.Kind == FlowRecovery:
+		return s.sendCode(ctx, st, f, CodeRecovery, acc.PersonID, recoveryEmail)
 	case acc != nil:
 		return s.sendCode(ctx, st, f, CodeSignIn, acc.PersonID, signInEmail)
 	case len(f.Pending) > 0 && !passkeyChallengeOnly(f):
@@ -394,7 +396,7 @@ func (s *Accounts) RedeemLink(ctx context.Context, p LinkParams) (*Step, string,
 			return err
 		}
 		now := s.cfg.Clock.Now()
-		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || (c.Purpose != CodeSignIn && c.Purpose != CodeVerifyEmail) {
+		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || (c.Purpose != CodeSignIn && c.Purpose != CodeVerifyEmail && c.Purpose != CodeRecovery) {
 			return errBadLink
 		}
 		f, err := st.FlowByID(ctx, c.FlowID)
@@ -438,7 +440,7 @@ var errBadLink = onramp.Errorf(onramp.EINVALID, "This link has expired or was us
 // the other address with it.
 func latestCodeFor(ctx context.Context, st AccountStore, f *Flow) (*OneTimeCode, error) {
 	var best *OneTimeCode
-	for _, purpose := range []string{CodeSignIn, CodeVerifyEmail} {
+	for _, purpose := range []string{CodeSignIn, CodeVerifyEmail, CodeRecovery} {
 		c, err := st.LatestCode(ctx, f.ID, purpose)
 		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
 			continue
@@ -484,6 +486,14 @@ func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method s
 	acc, _, err := s.accountByEmail(ctx, st, f.Email)
 	if err != nil {
 		return nil, err
+	}
+	if f.Kind == FlowRecovery {
+		if acc != nil {
+			if err := st.SetVerified(ctx, []identity.Key{{Type: identity.Email, Value: f.Email}}); err != nil {
+				return nil, err
+			}
+		}
+		return s.proveRecovery(ctx, st, f, acc, method)
 	}
 	if acc == nil {
 		acc, err = s.createAccount(ctx, st, f, info)

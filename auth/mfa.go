@@ -99,7 +99,8 @@ type SecondFactorParams struct {
 
 // VerifySecondFactor checks the code of a flow waiting on the "mfa" step.
 // A right TOTP code (never one of a step already used) or an unused
-// recovery code moves the flow to "done".
+// recovery code moves the flow to "done" ("new_password" for a password
+// recovery).
 func (s *Accounts) VerifySecondFactor(ctx context.Context, p SecondFactorParams) (*Step, error) {
 	f, err := s.Flow(ctx, p.FlowRef)
 	if err != nil {
@@ -128,6 +129,11 @@ func (s *Accounts) VerifySecondFactor(ctx context.Context, p SecondFactorParams)
 			return err
 		}
 		f.Step, f.AMR = StepDone, appendAMR(f.AMR, method)
+		if f.Kind == FlowRecovery {
+			// A recovery asks for the second factor before the new
+			// password, not instead of it.
+			f.Step = StepNewPassword
+		}
 		if err := st.UpdateFlow(ctx, f); err != nil {
 			return err
 		}
@@ -137,7 +143,7 @@ func (s *Accounts) VerifySecondFactor(ctx context.Context, p SecondFactorParams)
 				return err
 			}
 		}
-		step = &Step{FlowID: f.ID, Next: StepDone, Email: f.Email}
+		step = &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}
 		return nil
 	})
 	if err != nil {

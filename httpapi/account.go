@@ -22,7 +22,9 @@ type accountView struct {
 	EmailVerified bool
 	Subject       string
 	Role          string
-	Sessions      []sessionView
+	// HasPassword makes the password form ask for the current one.
+	HasPassword bool
+	Sessions    []sessionView
 	// Connections are the upstream providers the account signs in with.
 	Connections []connectionView
 }
@@ -58,6 +60,20 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	notice := ""
+	if k := accountNotices[r.URL.Query().Get("saved")]; k != "" {
+		notice = s.pages.newView(r, "title_account").T[k]
+	}
+	s.showAccount(w, r, ses, http.StatusOK, nil, notice)
+}
+
+// accountNotices are the confirmations a form of the account page
+// redirects to (?saved=…); only these keys show anything.
+var accountNotices = map[string]string{"password": "password_changed_notice", "profile": "profile_saved_notice"}
+
+// showAccount renders the account page of ses, with a form's error or a
+// notice.
+func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, ses *auth.Session, status int, formErr error, notice string) {
 	ctx := r.Context()
 	acc, err := s.Accounts.AccountOfPerson(ctx, ses.PersonID)
 	if err != nil {
@@ -79,6 +95,10 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	if st, err := s.Accounts.StaffOf(ctx, ses.PersonID); err == nil {
 		av.Role = st.Role
 	}
+	if av.HasPassword, err = s.Accounts.HasPassword(ctx, ses.PersonID); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	if av.Connections, err = s.connections(ctx, ses.PersonID); err != nil {
 		s.pageError(w, r, err)
 		return
@@ -96,8 +116,63 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	v := s.pages.newView(r, "title_account")
-	v.Wide, v.Account, v.CSRF = true, av, s.Accounts.CSRFToken(ses.ID)
-	s.render(w, r, http.StatusOK, "account", v)
+	v.Wide, v.Account, v.CSRF, v.Notice = true, av, s.Accounts.CSRFToken(ses.ID), notice
+	v.values["name"] = av.Name
+	if formErr != nil {
+		v.addError(formErr)
+		status = pageStatus(w, formErr)
+		if n := r.PostFormValue("name"); n != "" {
+			v.values["name"] = n
+		}
+	}
+	s.render(w, r, status, "account", v)
+}
+
+// accountFormFailed shows the account page again with a form's error;
+// internal errors get the error page.
+func (s *Server) accountFormFailed(w http.ResponseWriter, r *http.Request, ses *auth.Session, err error) {
+	if onramp.ErrorCode(err) == onramp.EINTERNAL {
+		s.pageError(w, r, err)
+		return
+	}
+	s.showAccount(w, r, ses, 0, err, "")
+}
+
+// changePasswordPost changes the password and hands the browser the
+// rotated session: its old cookie is dead, like every other session of
+// the person.
+func (s *Server) changePasswordPost(w http.ResponseWriter, r *http.Request) {
+	ses, ok := s.signedInSession(w, r)
+	if !ok {
+		return
+	}
+	if !s.checkCSRF(w, r, ses.ID, ses.PersonID) {
+		return
+	}
+	g, err := s.Accounts.ChangePassword(r.Context(), auth.ChangePasswordParams{
+		Session: ses, Current: r.PostFormValue("current_password"), New: r.PostFormValue("new_password"), Info: s.requestInfo(r),
+	})
+	if err != nil {
+		s.accountFormFailed(w, r, ses, err)
+		return
+	}
+	s.setSessionCookie(w, g)
+	http.Redirect(w, r, "/account?saved=password", http.StatusSeeOther)
+}
+
+func (s *Server) profilePost(w http.ResponseWriter, r *http.Request) {
+	ses, ok := s.signedInSession(w, r)
+	if !ok {
+		return
+	}
+	if !s.checkCSRF(w, r, ses.ID, ses.PersonID) {
+		return
+	}
+	if err := s.Accounts.UpdateProfile(r.Context(), auth.UpdateProfileParams{Session: ses, Name: r.PostFormValue("name"), Info: s.requestInfo(r)}); err != nil {
+		s.accountFormFailed(w, r, ses, err)
+		return
+	}
+	http.Redirect(w, r, "/account?saved=profile", http.StatusSeeOther)
 }
 
 // displayName is the name a person's traits give: name, else first and

@@ -80,6 +80,10 @@ func TestCSRFRefused(t *testing.T) {
 	other := s.browser()
 	wantAt(t, other.signInPassword("ivy@example.com", "ivy's long passphrase"), "/account")
 	acc := accountByEmail(t, s, "ivy@example.com")
+	// The new-password row recovers this account: ivy's sends are spent.
+	var recovering *browser
+	var recoveryForm form
+	wantAt(t, s.browser().signUp("ned@example.com", "ned's long passphrase", ""), "/account")
 	link, err := s.accounts.OwnerLink(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +133,28 @@ func TestCSRFRefused(t *testing.T) {
 		}},
 		{"revoke session", func() (*browser, form) {
 			return b, b.get("/account").form(t, "/account/sessions/")
+		}},
+		{"recover", func() (*browser, form) {
+			x := s.browser()
+			return x, withValues(x.get("/auth/recover").form(t, "/auth/recover"), "email", "ivy@example.com")
+		}},
+		{"new password", func() (*browser, form) {
+			// One proven recovery flow serves every forgery (the send
+			// limits would refuse a fresh code for each); a refusal
+			// leaves it as it was.
+			if recovering == nil {
+				recovering = s.browser()
+				p := recovering.submit(recovering.get("/auth/recover").form(t, "/auth/recover"), "email", "ned@example.com")
+				p = recovering.verify(p, s.lastCode("ned@example.com"))
+				recoveryForm = withValues(p.form(t, "/auth/recover/password"), "password", "mallory's new passphrase")
+			}
+			return recovering, recoveryForm
+		}},
+		{"change password", func() (*browser, form) {
+			return b, withValues(b.get("/account").form(t, "/account/password"), "current_password", "ivy's long passphrase", "new_password", "mallory's new passphrase")
+		}},
+		{"profile", func() (*browser, form) {
+			return b, withValues(b.get("/account").form(t, "/account/profile"), "name", "Mallory")
 		}},
 	}
 	forgeries := []struct {

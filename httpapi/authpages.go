@@ -45,10 +45,16 @@ func (s *Server) authPageRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /auth/magic/{token}", s.magicPage)
 	m.HandleFunc("POST /auth/magic/{token}", s.guardPost(s.magicPost))
 	m.HandleFunc("POST /auth/sign-out", s.guardPost(s.signOutPost))
+	m.HandleFunc("GET /auth/recover", s.recoverPage)
+	m.HandleFunc("POST /auth/recover", s.guardPost(s.recoverPost))
+	m.HandleFunc("GET /auth/recover/password", s.newPasswordPage)
+	m.HandleFunc("POST /auth/recover/password", s.guardPost(s.newPasswordPost))
 	m.HandleFunc("GET /setup/owner", s.setupPage)
 	m.HandleFunc("POST /setup/owner", s.guardPost(s.setupPost))
 	m.HandleFunc("GET /account", s.accountPage)
 	m.HandleFunc("POST /account/sessions/{id}/revoke", s.guardPost(s.revokeSessionPost))
+	m.HandleFunc("POST /account/password", s.guardPost(s.changePasswordPost))
+	m.HandleFunc("POST /account/profile", s.guardPost(s.profilePost))
 }
 
 // startFlow opens a flow for a sign-in or sign-up page and hands the
@@ -319,6 +325,11 @@ func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, ref string, s
 		http.Redirect(w, r, v.Link("/auth/mfa"), http.StatusSeeOther)
 		return
 	}
+	if step.Next == auth.StepNewPassword {
+		v := s.pages.newView(r, "title_new_password")
+		http.Redirect(w, r, v.Link("/auth/recover/password"), http.StatusSeeOther)
+		return
+	}
 	if step.Next != auth.StepDone {
 		s.toVerify(w, r)
 		return
@@ -379,6 +390,11 @@ func (s *Server) magicPost(w http.ResponseWriter, r *http.Request) {
 		v.addError(err)
 		s.renderMessage(w, r, pageStatus(w, err), "title_magic", v.Errors[0].Message, v.Link("/auth/sign-in"), "link_sign_in_again")
 		return
+	}
+	if step.Next != auth.StepDone {
+		// The flow goes on in this browser (a second factor, a new
+		// password): it holds the flow's fresh secret from now on.
+		s.setFlowCookie(w, ref)
 	}
 	s.afterStep(w, r, ref, step)
 }

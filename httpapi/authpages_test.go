@@ -395,8 +395,8 @@ func TestPagesRenderInBothLanguages(t *testing.T) {
 		lang, acceptLanguage, query string
 		want                        map[string]string // path → a phrase
 	}{
-		{"en", "", "", map[string]string{"/auth/sign-in": "Sign in", "/auth/sign-up": "Create your account", "/auth/verify": "Check your email", "/auth/magic/x": "Continue", "/setup/owner": "Create the owner account"}},
-		{"de", "de-DE,de;q=0.9,en;q=0.5", "", map[string]string{"/auth/sign-in": "Anmelden", "/auth/sign-up": "Konto erstellen", "/auth/verify": "Prüfen Sie Ihre E-Mails", "/auth/magic/x": "Weiter", "/setup/owner": "Inhaberkonto erstellen"}},
+		{"en", "", "", map[string]string{"/auth/sign-in": "Sign in", "/auth/sign-up": "Create your account", "/auth/verify": "Check your email", "/auth/magic/x": "Continue", "/setup/owner": "Create the owner account", "/auth/recover": "Reset your password"}},
+		{"de", "de-DE,de;q=0.9,en;q=0.5", "", map[string]string{"/auth/sign-in": "Anmelden", "/auth/sign-up": "Konto erstellen", "/auth/verify": "Prüfen Sie Ihre E-Mails", "/auth/magic/x": "Weiter", "/setup/owner": "Inhaberkonto erstellen", "/auth/recover": "Passwort zurücksetzen"}},
 		{"de", "en", "ui_locales=de", map[string]string{"/auth/sign-in": "Anmelden"}},
 		{"en", "fr", "", map[string]string{"/auth/sign-in": "Sign in"}},
 	} {

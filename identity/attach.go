@@ -151,3 +151,40 @@ func knownBy(ctx context.Context, st Store, rootID string, except Key) (bool, er
 	}
 	return false, nil
 }
+
+// SetTraits merges traits (a JSON object) into the traits of the root
+// person of personID inside the caller's transaction st, as an identify
+// call would, and tells the caches. It is how a person edits their own
+// profile: the account page writes through here, never around identity.
+func (s *Service) SetTraits(ctx context.Context, st Store, personID string, traits json.RawMessage) error {
+	ps, err := st.PersonsByID(ctx, []string{personID})
+	if err != nil || len(ps) == 0 {
+		return fmt.Errorf("identity: set traits: person %s: %w", personID, notFoundOr(err))
+	}
+	roots, err := st.PersonsByID(ctx, []string{ps[0].RootID})
+	if err != nil || len(roots) == 0 {
+		return fmt.Errorf("identity: set traits: root of %s: %w", personID, notFoundOr(err))
+	}
+	root := roots[0]
+	merged, _, err := MergeTraits(root.Traits, traits, false)
+	if err != nil {
+		return onramp.Errorf(onramp.EINVALID, "traits must be a JSON object")
+	}
+	root.Traits, root.UpdatedAt = merged, s.clock.Now()
+	if err := st.UpdatePersons(ctx, []*Person{root}); err != nil {
+		return fmt.Errorf("identity: set traits: %w", err)
+	}
+	members, err := st.PersonsWithRoot(ctx, root.ID)
+	if err != nil {
+		return fmt.Errorf("identity: set traits: %w", err)
+	}
+	s.changed(members...)
+	return nil
+}
+
+func notFoundOr(err error) error {
+	if err != nil {
+		return err
+	}
+	return onramp.Errorf(onramp.ENOTFOUND, "No such person.")
+}
