@@ -417,3 +417,45 @@ func decodeSegment(t *testing.T, seg string) string {
 	}
 	return string(b)
 }
+
+// TestCustomClaimsSetLater: claims set on a client after it was made (as
+// PATCH /api/properties and onramp property update do, through
+// UpdateClient) reach userinfo under onramp:traits, at once; without that
+// scope they are not given; cleared, they are gone.
+func TestCustomClaimsSetLater(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	r := newRP(t, w, "app", clientParams{FirstParty: true})
+	if _, err := w.oauth.UpdateClient(w.ctx, auth.UpdateClientParams{ID: r.prop.Client.ID, Claims: map[string]string{"tier": "plan", "org": "company.name"}}); err != nil {
+		t.Fatal(err)
+	}
+	userinfo := func(tok *oauth2.Token) map[string]any {
+		t.Helper()
+		ui, err := r.provider.UserInfo(w.ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatalf("userinfo: %v", err)
+		}
+		var claims map[string]any
+		if err := ui.Claims(&claims); err != nil {
+			t.Fatal(err)
+		}
+		return claims
+	}
+	sid := w.signInAs(w.person)
+	tok, _ := r.login(t, sid)
+	if c := userinfo(tok); c["tier"] != "pro" || c["org"] != "Analytical Engines <Ltd>" {
+		t.Errorf("userinfo with onramp:traits = %v; want tier pro and org", c)
+	}
+
+	r.conf.Scopes = slices.DeleteFunc(slices.Clone(r.conf.Scopes), func(s string) bool { return s == auth.ScopeTraits })
+	noTraits, _ := r.login(t, sid)
+	if c := userinfo(noTraits); c["tier"] != nil || c["org"] != nil || c["email"] != "ada@example.com" {
+		t.Errorf("userinfo without onramp:traits = %v; want no custom claims", c)
+	}
+
+	if _, err := w.oauth.UpdateClient(w.ctx, auth.UpdateClientParams{ID: r.prop.Client.ID, Claims: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := userinfo(tok); c["tier"] != nil || c["org"] != nil {
+		t.Errorf("userinfo after clearing the claims = %v", c)
+	}
+}
