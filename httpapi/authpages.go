@@ -59,6 +59,7 @@ func (s *Server) authPageRoutes(m *http.ServeMux) {
 func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, kind, authRequest string) (*auth.Flow, string, error) {
 	f, ref, err := s.Accounts.StartFlow(r.Context(), auth.StartFlowParams{
 		Kind: kind, AuthRequestID: authRequest, AnonymousID: anonymousIDOf(r), Info: s.requestInfo(r),
+		Lang: s.pages.lang(r),
 	})
 	if err != nil {
 		return nil, "", err

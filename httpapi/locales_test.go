@@ -62,3 +62,55 @@ func pageLang(p *page) string {
 	}
 	return ""
 }
+
+// TestEmailsInThePagesLanguage: the sign-up, sign-in and no-account
+// emails are written in the language the pages were shown in (kept on
+// the flow), German for a German browser or ui_locales=de, English
+// otherwise; each still carries its code and link.
+func TestEmailsInThePagesLanguage(t *testing.T) {
+	s := newTestStack(t)
+	for _, tc := range []struct {
+		lang, acceptLanguage, query                    string
+		verifySubject, signInSubject, noAccountSubject string
+		signInText, noAccountText                      string
+	}{
+		{"de", "de-DE,de;q=0.9", "", "ist Ihr Bestätigungscode für", "ist Ihr Anmeldecode für", "Anmeldeversuch bei",
+			"Mit diesem Code melden Sie sich", "aber zu ihr gibt es noch kein Konto"},
+		{"de via ui_locales", "en", "?ui_locales=de", "ist Ihr Bestätigungscode für", "ist Ihr Anmeldecode für", "Anmeldeversuch bei",
+			"Mit diesem Code melden Sie sich", "aber zu ihr gibt es noch kein Konto"},
+		{"en", "en-GB,en;q=0.9", "", "is your Onramp verification code", "is your Onramp sign-in code", "Sign-in attempt at Onramp",
+			"Use this code to sign in", "but it has no account yet"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			b := s.browser()
+			b.header.Set("Accept-Language", tc.acceptLanguage)
+			user := strings.NewReplacer(" ", "-", "_", "-").Replace(tc.lang) + "@example.com"
+
+			p := b.get("/auth/sign-up" + tc.query)
+			p = b.submit(p.form(t, "/auth/sign-up"), "email", user)
+			wantAt(t, p, "/auth/verify")
+			ms := s.mails(user)
+			if len(ms) != 1 || !strings.Contains(ms[0].Subject, tc.verifySubject) || !codeInMail.MatchString(ms[0].Text) || !linkInMail.MatchString(ms[0].Text) {
+				t.Fatalf("verification email = %+v; want a subject with %q, a code and a link", ms, tc.verifySubject)
+			}
+			wantAt(t, b.verify(p, s.lastCode(user)), "/account")
+			b.signOut()
+
+			p = b.get("/auth/sign-in" + tc.query)
+			wantAt(t, b.submit(p.form(t, "/auth/sign-in"), "email", user, "action", "code"), "/auth/verify")
+			ms = s.mails(user)
+			if len(ms) != 2 || !strings.Contains(ms[1].Subject, tc.signInSubject) || !strings.Contains(ms[1].Text, tc.signInText) || !codeInMail.MatchString(ms[1].Text) {
+				t.Fatalf("sign-in email = %+v; want %q and %q", ms[1:], tc.signInSubject, tc.signInText)
+			}
+
+			nobody := "nobody-" + user
+			p = b.get("/auth/sign-in" + tc.query)
+			b.submit(p.form(t, "/auth/sign-in"), "email", nobody, "action", "code")
+			ms = s.mails(nobody)
+			if len(ms) != 1 || !strings.Contains(ms[0].Subject, tc.noAccountSubject) || !strings.Contains(ms[0].Text, tc.noAccountText) ||
+				!strings.Contains(ms[0].Text, "/auth/sign-up") {
+				t.Fatalf("no-account email = %+v; want %q and %q", ms, tc.noAccountSubject, tc.noAccountText)
+			}
+		})
+	}
+}
