@@ -78,8 +78,11 @@ type Flow struct {
 	AMR           []string        `json:"amr,omitempty"`
 	Pending       json.RawMessage `json:"-"`
 	IP            string          `json:"ip,omitempty"`
-	CreatedAt     time.Time       `json:"created_at"`
-	ExpiresAt     time.Time       `json:"expires_at"`
+	// Lang is the language of the flow's emails ("" is English): the one
+	// its pages were shown in when it started.
+	Lang      string    `json:"lang,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // One-time code purposes.

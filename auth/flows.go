@@ -41,7 +41,11 @@ type StartFlowParams struct {
 	// AnonymousID is the browser's tracking id, whose history joins the
 	// account once the email is proven.
 	AnonymousID string
-	Info        RequestInfo
+	// Lang is the language the pages chose (ui_locales, Accept-Language);
+	// the flow's emails are written in it, English when emails have no
+	// such language.
+	Lang string
+	Info RequestInfo
 }
 
 // StartFlow opens a flow and returns it with its secret, shown once: the
@@ -62,6 +66,7 @@ func (s *Accounts) StartFlow(ctx context.Context, p StartFlowParams) (*Flow, str
 	f := &Flow{
 		ID: onramp.NewID("flw"), SecretHash: hashToken(secret), Kind: p.Kind, AuthRequestID: p.AuthRequestID,
 		ClientID: p.ClientID, AnonymousID: p.AnonymousID, Step: StepEmail, IP: p.Info.IP, CreatedAt: now, ExpiresAt: now.Add(flowLifetime),
+		Lang: emailLanguage(p.Lang),
 	}
 	if err := s.cfg.InTx(ctx, func(st TxStore) error { return st.CreateFlow(ctx, f) }); err != nil {
 		return nil, "", fmt.Errorf("auth: start flow: %w", err)
@@ -225,8 +230,8 @@ func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Ac
 		if acc != nil {
 			personID = acc.PersonID
 		}
-		return s.sendCode(ctx, st, f, CodeVerifyEmail, personID, func(s *Accounts, to, code, link string) Email {
-			return linkEmail(s, provider, to, code, link)
+		return s.sendCode(ctx, st, f, CodeVerifyEmail, personID, func(s *Accounts, lang, to, code, link string) Email {
+			return linkEmail(s, provider, lang, to, code, link)
 		})
 	}
 	switch {
@@ -237,7 +242,7 @@ func (s *Accounts) sendFitting(ctx context.Context, st TxStore, f *Flow, acc *Ac
 	case len(f.Pending) > 0 && !passkeyChallengeOnly(f):
 		return s.sendCode(ctx, st, f, CodeVerifyEmail, "", verifyEmail)
 	default:
-		return s.mail(ctx, st, s.noAccountEmail(f.Email))
+		return s.mail(ctx, st, s.noAccountEmail(f.Lang, f.Email))
 	}
 }
 
@@ -287,7 +292,7 @@ func newCode() string {
 }
 
 // sendCode issues a code and link for the flow's email and queues it.
-func (s *Accounts) sendCode(ctx context.Context, st TxStore, f *Flow, purpose, personID string, compose func(*Accounts, string, string, string) Email) error {
+func (s *Accounts) sendCode(ctx context.Context, st TxStore, f *Flow, purpose, personID string, compose func(s *Accounts, lang, to, code, link string) Email) error {
 	now := s.cfg.Clock.Now()
 	code, link := newCode(), onramp.NewSecret("lnk")
 	c := &OneTimeCode{
@@ -298,7 +303,7 @@ func (s *Accounts) sendCode(ctx context.Context, st TxStore, f *Flow, purpose, p
 	if err := st.CreateCode(ctx, c); err != nil {
 		return err
 	}
-	return s.mail(ctx, st, compose(s, f.Email, code, s.cfg.PublicURL+"/auth/magic/"+link))
+	return s.mail(ctx, st, compose(s, f.Lang, f.Email, code, s.cfg.PublicURL+"/auth/magic/"+link))
 }
 
 var errBadCode = inField(FieldCode, onramp.Errorf(onramp.EINVALID, "That code is not right, or it has expired. Check the latest email or ask for a new code."))

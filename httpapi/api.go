@@ -109,6 +109,8 @@ type newPropertyInput struct {
 	FirstParty             bool     `json:"first_party"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+	// Claims maps custom claim names to trait paths (scope onramp:traits).
+	Claims map[string]string `json:"claims"`
 }
 
 // propertyWithClient is a new property with its keys and client, the
@@ -138,6 +140,7 @@ func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
 		Client: auth.ClientParams{
 			RedirectURIs: in.RedirectURIs, Public: in.Public, FirstParty: in.FirstParty,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, BackchannelLogoutURI: in.BackchannelLogoutURI,
+			Claims: in.Claims,
 		},
 	})
 	if err != nil {
@@ -170,17 +173,19 @@ type propertyUpdateInput struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	BackchannelLogoutURI   *string  `json:"backchannel_logout_uri"`
 	FirstParty             *bool    `json:"first_party"`
+	// Claims replaces the custom claims; {} clears them.
+	Claims map[string]string `json:"claims"`
 }
 
 // client is the change to the default client, nil when the body names
 // no client field.
 func (in propertyUpdateInput) client() *auth.UpdateClientParams {
-	if in.RedirectURIs == nil && in.PostLogoutRedirectURIs == nil && in.BackchannelLogoutURI == nil && in.FirstParty == nil {
+	if in.RedirectURIs == nil && in.PostLogoutRedirectURIs == nil && in.BackchannelLogoutURI == nil && in.FirstParty == nil && in.Claims == nil {
 		return nil
 	}
 	return &auth.UpdateClientParams{
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		BackchannelLogoutURI: in.BackchannelLogoutURI, FirstParty: in.FirstParty,
+		BackchannelLogoutURI: in.BackchannelLogoutURI, FirstParty: in.FirstParty, Claims: in.Claims,
 	}
 }
 

@@ -238,3 +238,73 @@ func TestRotateClientSecret(t *testing.T) {
 	}
 	wantProblem(t, s.api(s.owner, http.MethodPost, "/api/properties/prp_nope/revoke-key", map[string]any{"key": "client-secret"}), http.StatusNotFound)
 }
+
+// TestPropertyClaims: claims on POST /api/properties and PATCH set the
+// default client's custom claims (GET shows them); a PATCH without claims
+// keeps them, {} clears them; reserved names and paths that are not
+// dotted identifiers are refused with a problem and change nothing.
+func TestPropertyClaims(t *testing.T) {
+	s := newTestStack(t)
+	ctx := context.Background()
+	r := s.api(s.owner, http.MethodPost, "/api/properties", map[string]any{
+		"name": "App", "redirect_uris": []string{"https://app.example.com/cb"},
+		"claims": map[string]string{"plan": "subscription.plan", "company": "company"},
+	})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create = %d %s", r.status, r.body)
+	}
+	var created struct {
+		ID       string `json:"id"`
+		ClientID string `json:"client_id"`
+	}
+	r.json(t, &created)
+	claimsOf := func() map[string]string {
+		t.Helper()
+		r := s.api(s.owner, http.MethodGet, "/api/properties/"+created.ID, nil)
+		var got struct {
+			Client struct {
+				Claims map[string]string `json:"claims"`
+			} `json:"client"`
+		}
+		r.json(t, &got)
+		return got.Client.Claims
+	}
+	if got := claimsOf(); len(got) != 2 || got["plan"] != "subscription.plan" {
+		t.Fatalf("claims after create = %v", got)
+	}
+
+	r = s.api(s.owner, http.MethodPatch, "/api/properties/App", map[string]any{"claims": map[string]string{"tier": "plan"}})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"tier":"plan"`) {
+		t.Fatalf("patch = %d %s", r.status, r.body)
+	}
+	if c, err := s.oauth.Client(ctx, created.ClientID); err != nil || len(c.Claims) != 1 || c.Claims["tier"] != "plan" {
+		t.Fatalf("the provider sees %+v, %v", c, err)
+	}
+	s.api(s.owner, http.MethodPatch, "/api/properties/App", map[string]any{"first_party": true, "claims": nil})
+	if got := claimsOf(); len(got) != 1 || got["tier"] != "plan" {
+		t.Fatalf("claims after a patch without them = %v", got)
+	}
+
+	for _, bad := range []map[string]any{
+		{"name": "Renamed", "claims": map[string]string{"email": "work.email"}},
+		{"name": "Renamed", "claims": map[string]string{"sub": "id"}},
+		{"name": "Renamed", "claims": map[string]string{"plan": "a..b"}},
+		{"name": "Renamed", "claims": map[string]string{"plan": "a b"}},
+		{"name": "Renamed", "claims": map[string]string{"1st": "plan"}},
+		{"name": "Renamed", "claims": []string{"plan"}},
+	} {
+		wantProblem(t, s.api(s.owner, http.MethodPatch, "/api/properties/"+created.ID, bad), http.StatusBadRequest)
+	}
+	wantProblem(t, s.api(s.owner, http.MethodPost, "/api/properties", map[string]any{"name": "Other", "claims": map[string]string{"iss": "x"}}), http.StatusBadRequest)
+	if got := claimsOf(); len(got) != 1 || got["tier"] != "plan" {
+		t.Fatalf("claims after refused patches = %v", got)
+	}
+
+	r = s.api(s.owner, http.MethodPatch, "/api/properties/"+created.ID, map[string]any{"claims": map[string]string{}})
+	if r.status != http.StatusOK {
+		t.Fatalf("clearing patch = %d %s", r.status, r.body)
+	}
+	if got := claimsOf(); len(got) != 0 {
+		t.Fatalf("claims after {} = %v", got)
+	}
+}

@@ -65,6 +65,7 @@ func (s *Server) authPageRoutes(m *http.ServeMux) {
 func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, kind, authRequest string) (*auth.Flow, string, error) {
 	f, ref, err := s.Accounts.StartFlow(r.Context(), auth.StartFlowParams{
 		Kind: kind, AuthRequestID: authRequest, AnonymousID: anonymousIDOf(r), Info: s.requestInfo(r),
+		Lang: s.pages.lang(r),
 	})
 	if err != nil {
 		return nil, "", err
@@ -109,6 +110,23 @@ func authRequestParam(r *http.Request) string {
 	return a
 }
 
+// useRequestLocales lets the ui_locales of the OIDC request a page works
+// for choose its language when the URL has none: /oauth/authorize sends
+// the browser here with only the request's id (op builds that URL from
+// the id alone), and the pages' links and forms carry ui_locales on
+// from here.
+func (s *Server) useRequestLocales(r *http.Request) {
+	id := authRequestParam(r)
+	if id == "" || s.OAuth == nil || r.FormValue("ui_locales") != "" {
+		return
+	}
+	ar, err := s.OAuth.AuthRequest(r.Context(), id)
+	if err != nil || ar.UILocales == "" {
+		return
+	}
+	r.Form.Set("ui_locales", ar.UILocales)
+}
+
 func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, kind, page, titleKey string) {
 	v := s.pages.newView(r, titleKey)
 	v.AuthRequest = authRequestParam(r)
@@ -124,6 +142,7 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, kind, page, ti
 // signInPage first lets a live session answer an OIDC request without a
 // page (single sign-on across properties, prompt=none); otherwise it asks.
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	s.useRequestLocales(r)
 	if ar := authRequestParam(r); ar != "" {
 		if lr, ok := s.Login.(LoginResumer); ok {
 			ses, _ := s.Accounts.CheckSession(r.Context(), s.sessionSecret(r))
@@ -139,6 +158,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 // id already belongs to someone, their email is filled in and a known name
 // is not asked for again (Accounts.Prefill shows nothing to anyone else).
 func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) {
+	s.useRequestLocales(r)
 	v := s.pages.newView(r, "title_sign_up")
 	v.AuthRequest = authRequestParam(r)
 	f, ref, err := s.startFlow(w, r, auth.FlowSignUp, v.AuthRequest)

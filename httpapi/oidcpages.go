@@ -58,6 +58,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 	if p, err := s.Properties.Get(r.Context(), propertyID); err == nil {
 		name = p.Name
 	}
+	s.useRequestLocales(r)
 	v := s.pages.newView(r, "title_consent")
 	v.AuthRequest = ar
 	v.Intro = strings.ReplaceAll(v.T["consent_intro"], "{client}", name)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -137,8 +138,8 @@ func New(cfg Config) (*Provider, error) {
 		op.WithCustomEndpoints(op.NewEndpoint(AuthorizePath[1:]), op.NewEndpoint(TokenPath[1:]), op.NewEndpoint(UserinfoPath[1:]),
 			op.NewEndpoint(RevokePath[1:]), op.NewEndpoint(EndSessionPath[1:]), op.NewEndpoint(KeysPath[1:])),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(IntrospectPath[1:])),
-		// op advertises a device endpoint whatever the storage offers;
-		// under /oauth/ it is at least routed (and answers unsupported).
+		// op routes a device endpoint whatever the storage offers; under
+		// /oauth/ it answers unsupported (discovery no longer names it).
 		op.WithCustomDeviceAuthorizationEndpoint(op.NewEndpoint("oauth/device_authorization")),
 		op.WithCORSOptions(&cors.Options{
 			// op's default allows every origin with credentials. Only the
@@ -170,6 +171,32 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// discovery serves op's discovery document trimmed to what Onramp
+// accepts. op v3.52 writes some lists whatever its configuration says:
+// response types id_token and "id_token token", the implicit and
+// jwt-bearer grants, a device endpoint, and RS256 private_key_jwt for
+// introspection and revocation; op.Config has no switch for them, and
+// relying parties (openid-client, go-oidc) choose flows from this
+// document, so it must name only what works: the code flow with PKCE,
+// refresh tokens, client credentials, and client secrets.
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	d := op.CreateDiscoveryConfig(r.Context(), p.op, p.op.Storage())
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.DeviceAuthorizationEndpoint = ""
+	// No request objects and no private_key_jwt: no algorithms for them.
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	d.TokenEndpointAuthMethodsSupported = slices.DeleteFunc(d.TokenEndpointAuthMethodsSupported, isPrivateKeyJWT)
+	d.IntrospectionEndpointAuthMethodsSupported = slices.DeleteFunc(d.IntrospectionEndpointAuthMethodsSupported, isPrivateKeyJWT)
+	d.RevocationEndpointAuthMethodsSupported = slices.DeleteFunc(d.RevocationEndpointAuthMethodsSupported, isPrivateKeyJWT)
+	op.Discover(w, d)
+}
+
+func isPrivateKeyJWT(m oidc.AuthMethod) bool { return m == oidc.AuthMethodPrivateKeyJWT }
 
 // ServeHTTP serves the provider's endpoints.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.op.ServeHTTP(w, r) }
@@ -275,6 +302,9 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 			// Relying parties may cache the key set: keys are published a
 			// day before they sign (auth/keys.go).
 			w.Header().Set("Cache-Control", "public, max-age=300")
+		case oidc.DiscoveryEndpoint:
+			p.discovery(w, r)
+			return
 		case EndSessionPath:
 			if err := r.ParseForm(); err == nil {
 				ctx = context.WithValue(ctx, endSessionKey{}, endSessionParams{redirectURI: r.Form.Get("post_logout_redirect_uri"), state: r.Form.Get("state")})

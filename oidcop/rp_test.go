@@ -111,14 +111,44 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("%s = %v, want %s", key, d[key], w.issuer+path)
 		}
 	}
+	// Only what works: the code flow (no implicit, no hybrid), no device
+	// or jwt-bearer grant, client secrets and no private_key_jwt.
 	want := map[string][]any{
-		"id_token_signing_alg_values_supported": {"ES256"},
-		"code_challenge_methods_supported":      {"S256"},
+		"id_token_signing_alg_values_supported":         {"ES256"},
+		"code_challenge_methods_supported":              {"S256"},
+		"response_types_supported":                      {"code"},
+		"grant_types_supported":                         {"authorization_code", "refresh_token", "client_credentials"},
+		"token_endpoint_auth_methods_supported":         {"none", "client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":    {"none", "client_secret_basic", "client_secret_post"},
+		"introspection_endpoint_auth_methods_supported": {"client_secret_basic"},
 	}
 	for k, v := range want {
 		got, _ := d[k].([]any)
 		if !slices.Equal(got, v) {
 			t.Errorf("%s = %v, want %v", k, d[k], v)
+		}
+	}
+	for _, k := range []string{
+		"device_authorization_endpoint", "request_object_signing_alg_values_supported", "token_endpoint_auth_signing_alg_values_supported",
+		"introspection_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported",
+	} {
+		if v, ok := d[k]; ok {
+			t.Errorf("discovery advertises %s = %v, which Onramp does not accept", k, v)
+		}
+	}
+	if d["request_parameter_supported"] == true || d["request_uri_parameter_supported"] == true {
+		t.Errorf("discovery advertises request objects: %v %v", d["request_parameter_supported"], d["request_uri_parameter_supported"])
+	}
+	// What was dropped is indeed refused: the implicit and hybrid flows,
+	// even for a browser that is signed in.
+	r := newRP(t, w, "app", clientParams{FirstParty: true})
+	w.signInAs(w.person)
+	for _, rt := range []string{"id_token", "id_token token", "code id_token"} {
+		resp := w.authorize(r.conf.AuthCodeURL("st", oidc.Nonce("n"), oauth2.SetAuthURLParam("response_type", rt)))
+		loc := resp.Header.Get("Location")
+		if u, err := url.Parse(loc); err != nil || strings.Contains(loc, "id_token=") || strings.Contains(loc, "access_token=") ||
+			(u.Query().Get("error") == "" && !strings.Contains(u.Fragment, "error=")) {
+			t.Errorf("response_type=%s: %d Location %q; want an error and no token", rt, resp.StatusCode, loc)
 		}
 	}
 	if d["backchannel_logout_supported"] != true || d["backchannel_logout_session_supported"] != true {
@@ -416,4 +446,46 @@ func decodeSegment(t *testing.T, seg string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCustomClaimsSetLater: claims set on a client after it was made (as
+// PATCH /api/properties and onramp property update do, through
+// UpdateClient) reach userinfo under onramp:traits, at once; without that
+// scope they are not given; cleared, they are gone.
+func TestCustomClaimsSetLater(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	r := newRP(t, w, "app", clientParams{FirstParty: true})
+	if _, err := w.oauth.UpdateClient(w.ctx, auth.UpdateClientParams{ID: r.prop.Client.ID, Claims: map[string]string{"tier": "plan", "org": "company.name"}}); err != nil {
+		t.Fatal(err)
+	}
+	userinfo := func(tok *oauth2.Token) map[string]any {
+		t.Helper()
+		ui, err := r.provider.UserInfo(w.ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatalf("userinfo: %v", err)
+		}
+		var claims map[string]any
+		if err := ui.Claims(&claims); err != nil {
+			t.Fatal(err)
+		}
+		return claims
+	}
+	sid := w.signInAs(w.person)
+	tok, _ := r.login(t, sid)
+	if c := userinfo(tok); c["tier"] != "pro" || c["org"] != "Analytical Engines <Ltd>" {
+		t.Errorf("userinfo with onramp:traits = %v; want tier pro and org", c)
+	}
+
+	r.conf.Scopes = slices.DeleteFunc(slices.Clone(r.conf.Scopes), func(s string) bool { return s == auth.ScopeTraits })
+	noTraits, _ := r.login(t, sid)
+	if c := userinfo(noTraits); c["tier"] != nil || c["org"] != nil || c["email"] != "ada@example.com" {
+		t.Errorf("userinfo without onramp:traits = %v; want no custom claims", c)
+	}
+
+	if _, err := w.oauth.UpdateClient(w.ctx, auth.UpdateClientParams{ID: r.prop.Client.ID, Claims: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := userinfo(tok); c["tier"] != nil || c["org"] != nil {
+		t.Errorf("userinfo after clearing the claims = %v", c)
+	}
 }

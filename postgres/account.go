@@ -275,13 +275,13 @@ func (q *Queries) SessionClients(ctx context.Context, sessionID string) ([]strin
 
 // Flows.
 
-const flowCols = `id, secret_hash, kind, auth_request_id, client_id, email, person_id, anonymous_id, step, amr, pending, ip, created_at, expires_at`
+const flowCols = `id, secret_hash, kind, auth_request_id, client_id, email, person_id, anonymous_id, step, amr, pending, ip, created_at, expires_at, lang`
 
 func scanFlow(row pgx.CollectableRow) (*auth.Flow, error) {
 	var f auth.Flow
 	var amr, pending []byte
 	var c, exp pgtype.Timestamptz
-	if err := row.Scan(&f.ID, &f.SecretHash, &f.Kind, &f.AuthRequestID, &f.ClientID, &f.Email, &f.PersonID, &f.AnonymousID, &f.Step, &amr, &pending, &f.IP, &c, &exp); err != nil {
+	if err := row.Scan(&f.ID, &f.SecretHash, &f.Kind, &f.AuthRequestID, &f.ClientID, &f.Email, &f.PersonID, &f.AnonymousID, &f.Step, &amr, &pending, &f.IP, &c, &exp, &f.Lang); err != nil {
 		return nil, err
 	}
 	var err error
@@ -294,9 +294,9 @@ func scanFlow(row pgx.CollectableRow) (*auth.Flow, error) {
 }
 
 func (q *Queries) CreateFlow(ctx context.Context, f *auth.Flow) error {
-	_, err := q.x.Exec(ctx, `INSERT INTO auth_flows (`+flowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := q.x.Exec(ctx, `INSERT INTO auth_flows (`+flowCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		f.ID, f.SecretHash, f.Kind, f.AuthRequestID, f.ClientID, f.Email, f.PersonID, f.AnonymousID, f.Step, listText(f.AMR), jsonArg(f.Pending), f.IP,
-		ts(f.CreatedAt), ts(f.ExpiresAt))
+		ts(f.CreatedAt), ts(f.ExpiresAt), f.Lang)
 	if isUnique(err) {
 		return onramp.Errorf(onramp.ECONFLICT, "A flow with this id exists already.")
 	}
@@ -314,9 +314,9 @@ func (q *Queries) FlowByID(ctx context.Context, id string) (*auth.Flow, error) {
 // UpdateFlow changes everything but the id and the creation time.
 func (q *Queries) UpdateFlow(ctx context.Context, f *auth.Flow) error {
 	tag, err := q.x.Exec(ctx, `UPDATE auth_flows SET secret_hash = $1, kind = $2, auth_request_id = $3, client_id = $4, email = $5, person_id = $6,
-		anonymous_id = $7, step = $8, amr = $9, pending = $10, ip = $11, expires_at = $12 WHERE id = $13`,
+		anonymous_id = $7, step = $8, amr = $9, pending = $10, ip = $11, expires_at = $12, lang = $13 WHERE id = $14`,
 		f.SecretHash, f.Kind, f.AuthRequestID, f.ClientID, f.Email, f.PersonID, f.AnonymousID, f.Step, listText(f.AMR), jsonArg(f.Pending), f.IP,
-		ts(f.ExpiresAt), f.ID)
+		ts(f.ExpiresAt), f.Lang, f.ID)
 	return changedOne(tag, err, "flow")
 }
 

@@ -298,14 +298,14 @@ func (q *Queries) SessionClients(ctx context.Context, sessionID string) ([]strin
 
 // Flows.
 
-const flowCols = `id, secret_hash, kind, auth_request_id, client_id, email, person_id, anonymous_id, step, amr, pending, ip, created_at, expires_at`
+const flowCols = `id, secret_hash, kind, auth_request_id, client_id, email, person_id, anonymous_id, step, amr, pending, ip, created_at, expires_at, lang`
 
 func scanFlow(sc rowScanner) (*auth.Flow, error) {
 	var f auth.Flow
 	var amr string
 	var pending sql.NullString
 	var c, exp int64
-	if err := sc.Scan(&f.ID, &f.SecretHash, &f.Kind, &f.AuthRequestID, &f.ClientID, &f.Email, &f.PersonID, &f.AnonymousID, &f.Step, &amr, &pending, &f.IP, &c, &exp); err != nil {
+	if err := sc.Scan(&f.ID, &f.SecretHash, &f.Kind, &f.AuthRequestID, &f.ClientID, &f.Email, &f.PersonID, &f.AnonymousID, &f.Step, &amr, &pending, &f.IP, &c, &exp, &f.Lang); err != nil {
 		return nil, err
 	}
 	var err error
@@ -318,9 +318,9 @@ func scanFlow(sc rowScanner) (*auth.Flow, error) {
 }
 
 func (q *Queries) CreateFlow(ctx context.Context, f *auth.Flow) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO auth_flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.x.ExecContext(ctx, `INSERT INTO auth_flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.SecretHash, f.Kind, f.AuthRequestID, f.ClientID, f.Email, f.PersonID, f.AnonymousID, f.Step, listText(f.AMR), rawText(f.Pending), f.IP,
-		micros(f.CreatedAt), micros(f.ExpiresAt))
+		micros(f.CreatedAt), micros(f.ExpiresAt), f.Lang)
 	if isUnique(err) {
 		return onramp.Errorf(onramp.ECONFLICT, "A flow with this id exists already.")
 	}
@@ -337,9 +337,9 @@ func (q *Queries) FlowByID(ctx context.Context, id string) (*auth.Flow, error) {
 // UpdateFlow changes everything but the id and the creation time.
 func (q *Queries) UpdateFlow(ctx context.Context, f *auth.Flow) error {
 	res, err := q.x.ExecContext(ctx, `UPDATE auth_flows SET secret_hash = ?, kind = ?, auth_request_id = ?, client_id = ?, email = ?, person_id = ?,
-		anonymous_id = ?, step = ?, amr = ?, pending = ?, ip = ?, expires_at = ? WHERE id = ?`,
+		anonymous_id = ?, step = ?, amr = ?, pending = ?, ip = ?, expires_at = ?, lang = ? WHERE id = ?`,
 		f.SecretHash, f.Kind, f.AuthRequestID, f.ClientID, f.Email, f.PersonID, f.AnonymousID, f.Step, listText(f.AMR), rawText(f.Pending), f.IP,
-		micros(f.ExpiresAt), f.ID)
+		micros(f.ExpiresAt), f.Lang, f.ID)
 	return changedOne(res, err, "flow")
 }
 

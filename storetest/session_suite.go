@@ -71,6 +71,7 @@ func newFlow(id string) *auth.Flow {
 		AMR:           []string{"pwd", "otp"},
 		Pending:       json.RawMessage(`{"password_phc": "$argon2id$…", "traits": {"company": "Acme", "name": "Ada ✨"}}`),
 		IP:            "203.0.113.9",
+		Lang:          "de",
 		CreatedAt:     at(0),
 		ExpiresAt:     at(30*time.Minute + 999),
 	}
@@ -80,7 +81,7 @@ func sameFlow(t *testing.T, got, want *auth.Flow) {
 	t.Helper()
 	if got.ID != want.ID || got.SecretHash != want.SecretHash || got.Kind != want.Kind || got.AuthRequestID != want.AuthRequestID ||
 		got.ClientID != want.ClientID || got.Email != want.Email || got.PersonID != want.PersonID || got.AnonymousID != want.AnonymousID ||
-		got.Step != want.Step || got.IP != want.IP {
+		got.Step != want.Step || got.IP != want.IP || got.Lang != want.Lang {
 		t.Errorf("flow = %+v, want %+v", got, want)
 	}
 	sameStrings(t, "flow amr", got.AMR, want.AMR)
@@ -313,6 +314,7 @@ var sessionTests = []test{
 		bare.SecretHash, bare.Kind, bare.AuthRequestID, bare.ClientID = "h2", auth.FlowRecovery, "arq_2", "cli_2"
 		bare.Email, bare.PersonID, bare.AnonymousID, bare.Step = "bob@example.com", "per_bob", "anon-2", "password"
 		bare.AMR, bare.Pending, bare.IP, bare.ExpiresAt = []string{"email"}, json.RawMessage(`{"n": 1}`), "198.51.100.7", at(2*time.Hour+5)
+		bare.Lang = "de"
 		e.tx(t, func(s Store) error { return s.UpdateFlow(e.ctx, bare) })
 		got, err := r.FlowByID(e.ctx, bare.ID)
 		must(t, err)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,7 +47,7 @@ func cliApp(ctx context.Context, name, usageLine string, args []string, extra fu
 
 func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error {
 	var name, backchannel string
-	var origins, redirects, postLogout multiFlag
+	var origins, redirects, postLogout, claims multiFlag
 	var public, firstParty, asJSON bool
 	var theme property.Theme
 	a, _, err := cliApp(ctx, "property create", commands()["property create"].usage, args, func(fs *flag.FlagSet) {
@@ -56,6 +58,7 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 		fs.BoolVar(&firstParty, "first-party", false, "the company's own app: skip the consent screen")
 		fs.Var(&postLogout, "post-logout-redirect-uri", "where /oauth/end_session may send people after signing out (repeatable)")
 		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "receives back-channel logout tokens when a session ends")
+		fs.Var(&claims, "claim", "custom claim given out under the scope onramp:traits, as NAME=trait.path such as plan=subscription.plan (repeatable)")
 		themeFlags(fs, &theme)
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
@@ -66,11 +69,16 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 	if name == "" {
 		return onramp.Errorf(onramp.EINVALID, "--name is required")
 	}
+	claimMap, err := parseClaims(claims)
+	if err != nil {
+		return err
+	}
 	c, err := a.oauth.CreateProperty(ctx, auth.CreatePropertyParams{
 		Property: property.CreateParams{Name: name, Origins: origins, Theme: theme},
 		Client: auth.ClientParams{
 			RedirectURIs: redirects, Public: public, FirstParty: firstParty,
 			PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
+			Claims: claimMap,
 		},
 	})
 	if err != nil {
@@ -78,6 +86,9 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 	}
 	if asJSON {
 		m := map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "theme": c.Theme, "write_key": c.WriteKey, "secret_key": c.SecretKey, "client_id": c.Client.ID}
+		if len(c.Client.Claims) > 0 {
+			m["claims"] = c.Client.Claims
+		}
 		if c.Client.Secret != "" {
 			m["client_secret"] = c.Client.Secret
 		}
@@ -126,7 +137,7 @@ func runPropertyList(ctx context.Context, args []string, out io.Writer) error {
 
 func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error {
 	var name, backchannel string
-	var origins, redirects, postLogout multiFlag
+	var origins, redirects, postLogout, claims multiFlag
 	var firstParty, notFirstParty, asJSON bool
 	var flags *flag.FlagSet
 	a, pos, err := cliApp(ctx, "property update", commands()["property update"].usage, args, func(fs *flag.FlagSet) {
@@ -138,6 +149,7 @@ func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error 
 		fs.StringVar(&backchannel, "backchannel-logout-uri", "", "receives back-channel logout tokens; '' removes it")
 		fs.BoolVar(&firstParty, "first-party", false, "the company's own app: skip the consent screen")
 		fs.BoolVar(&notFirstParty, "no-first-party", false, "ask people to consent before the client gets their claims")
+		fs.Var(&claims, "claim", "custom claim under the scope onramp:traits, as NAME=trait.path; repeatable. Replaces the set; --claim '' clears it")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -174,11 +186,21 @@ func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error 
 		fp := set["first-party"] && firstParty || set["no-first-party"] && !notFirstParty
 		client.FirstParty, clientSet = &fp, true
 	}
+	if set["claim"] {
+		m, err := parseClaims(claims)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		client.Claims, clientSet = m, true
+	}
 	if clientSet {
 		up.Client = &client
 	}
 	if up.Property.Name == nil && up.Property.Origins == nil && up.Client == nil {
-		return onramp.Errorf(onramp.EINVALID, "nothing to change: give --name, --origin, --redirect-uri, --post-logout-redirect-uri, --backchannel-logout-uri, --first-party or --no-first-party")
+		return onramp.Errorf(onramp.EINVALID, "nothing to change: give --name, --origin, --redirect-uri, --post-logout-redirect-uri, --backchannel-logout-uri, --first-party, --no-first-party or --claim")
 	}
 	p, err := a.oauth.UpdateProperty(ctx, up)
 	if err != nil {
@@ -189,11 +211,43 @@ func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error 
 	}
 	fmt.Fprintf(out, "Property %s (%s) updated.\n  origins: %s\n", p.Name, p.ID, listOrNone(p.Origins, "none (any origin)"))
 	if c := p.Client; c != nil {
-		fmt.Fprintf(out, "  client %s: first-party %s\n    redirect URIs: %s\n    post-logout redirect URIs: %s\n    back-channel logout URI: %s\n",
-			c.ID, yesNo(c.FirstParty), listOrNone(c.RedirectURIs, "none"), listOrNone(c.PostLogoutRedirectURIs, "none"), listOrNone([]string{c.BackchannelLogoutURI}, "none"))
+		fmt.Fprintf(out, "  client %s: first-party %s\n    redirect URIs: %s\n    post-logout redirect URIs: %s\n    back-channel logout URI: %s\n    claims: %s\n",
+			c.ID, yesNo(c.FirstParty), listOrNone(c.RedirectURIs, "none"), listOrNone(c.PostLogoutRedirectURIs, "none"), listOrNone([]string{c.BackchannelLogoutURI}, "none"), claimList(c.Claims))
 	}
 	fmt.Fprintln(out, "A running server sees the change within 5 s.")
 	return nil
+}
+
+// parseClaims reads --claim NAME=trait.path values; empty values are
+// skipped, so an empty --claim alone gives an empty set. The names and paths are
+// checked by the auth part.
+func parseClaims(vs []string) (map[string]string, error) {
+	var out map[string]string
+	for _, v := range nonEmpty(vs) {
+		name, path, ok := strings.Cut(v, "=")
+		name, path = strings.TrimSpace(name), strings.TrimSpace(path)
+		if !ok || name == "" || path == "" {
+			return nil, onramp.Errorf(onramp.EINVALID, "--claim %q: give NAME=trait.path, such as plan=subscription.plan", v)
+		}
+		if _, dup := out[name]; dup {
+			return nil, onramp.Errorf(onramp.EINVALID, "--claim %q: claim %s given twice", v, name)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[name] = path
+	}
+	return out, nil
+}
+
+// claimList prints custom claims sorted by name.
+func claimList(claims map[string]string) string {
+	names := slices.Sorted(maps.Keys(claims))
+	vs := make([]string, 0, len(names))
+	for _, n := range names {
+		vs = append(vs, n+"="+claims[n])
+	}
+	return listOrNone(vs, "none")
 }
 
 // nonEmpty drops empty values, and is never nil: a repeatable flag that

@@ -172,3 +172,61 @@ func TestPropertyRevokeClientSecret(t *testing.T) {
 	c.fails("public", "property", "revoke-key", "--property", "spa", "--key", "client-secret")
 	c.fails("client-secret", "property", "revoke-key", "--property", "app", "--key", "client_secret")
 }
+
+// TestPropertyClaims: --claim sets a client's custom claims on create,
+// replaces them on update and an empty --claim clears them; reserved names, paths that
+// are not dotted identifiers and values without = are refused.
+func TestPropertyClaims(t *testing.T) {
+	c := newCLI(t)
+	var created struct {
+		ClientID string            `json:"client_id"`
+		Claims   map[string]string `json:"claims"`
+	}
+	c.ok(&created, "property", "create", "--name", "app", "--redirect-uri", "https://app.example.com/cb",
+		"--claim", "plan=subscription.plan", "--claim", "company=company", "--json")
+	if len(created.Claims) != 2 || created.Claims["plan"] != "subscription.plan" || created.Claims["company"] != "company" {
+		t.Fatalf("created claims = %v", created.Claims)
+	}
+	stored := func() map[string]string {
+		t.Helper()
+		cl, err := c.app().oauth.Client(context.Background(), created.ClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.Claims
+	}
+	if got := stored(); got["plan"] != "subscription.plan" || len(got) != 2 {
+		t.Fatalf("stored claims = %v", got)
+	}
+
+	var up struct {
+		Client struct {
+			Claims map[string]string `json:"claims"`
+		} `json:"client"`
+	}
+	c.ok(&up, "property", "update", "app", "--claim", "tier=plan", "--json")
+	if len(up.Client.Claims) != 1 || up.Client.Claims["tier"] != "plan" {
+		t.Fatalf("updated claims = %v", up.Client.Claims)
+	}
+	// Other flags leave the claims alone.
+	c.ok(nil, "property", "update", "app", "--first-party", "--json")
+	if got := stored(); len(got) != 1 || got["tier"] != "plan" {
+		t.Fatalf("claims after --first-party = %v", got)
+	}
+
+	c.fails("standard claim", "property", "update", "app", "--claim", "email=work.email")
+	c.fails("not a trait path", "property", "update", "app", "--claim", "plan=a..b")
+	c.fails("NAME=trait.path", "property", "update", "app", "--claim", "plan")
+	c.fails("standard claim", "property", "create", "--name", "other", "--claim", "sub=id")
+	if got := stored(); len(got) != 1 || got["tier"] != "plan" {
+		t.Fatalf("claims after refused updates = %v", got)
+	}
+
+	code, out, errOut := c.run("property", "update", "app", "--claim", "")
+	if code != 0 || !strings.Contains(out, "claims: none") {
+		t.Fatalf("clearing: exit %d %s%s", code, out, errOut)
+	}
+	if got := stored(); len(got) != 0 {
+		t.Fatalf("claims after clearing = %v", got)
+	}
+}
