@@ -1,0 +1,186 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/identity"
+)
+
+// newToken makes an API token and answers its id and secret.
+func (s *testStack) newToken(name, role string) (id, secret string) {
+	s.t.Helper()
+	nt, err := s.tokens.CreateToken(context.Background(), name, role)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return nt.ID, nt.Secret
+}
+
+// auditOf answers the audit entries of an action, newest first.
+func (s *testStack) auditOf(action string) []*auth.AuditEntry {
+	s.t.Helper()
+	es, err := s.accounts.Audit(context.Background(), auth.AuditQuery{Action: action, Limit: 1000})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return es
+}
+
+type staffList struct {
+	Data []struct {
+		PersonID string `json:"person_id"`
+		Role     string `json:"role"`
+		Email    string `json:"email"`
+	} `json:"data"`
+}
+
+func (l staffList) roles() map[string]string {
+	out := map[string]string{}
+	for _, m := range l.Data {
+		out[m.Email] = m.Role
+	}
+	return out
+}
+
+// TestStaffAPI: owners and admins add, list, re-role and remove staff;
+// other roles may not; admins cannot touch owners; the last owner stays.
+func TestStaffAPI(t *testing.T) {
+	s := newTestStack(t)
+	ownerB := s.browser()
+	link, err := s.accounts.OwnerLink(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ownerB.get(link[strings.Index(link, "/setup/"):])
+	wantAt(t, ownerB.submit(p.form(t, "/setup/owner"), "email", "owner@example.com", "password", "a long founder passphrase"), "/account")
+	ownerID := s.personOf(identity.Email, "owner@example.com")
+	annB, bobB := s.browser(), s.browser()
+	wantAt(t, annB.signUp("ann@example.com", "ann's long passphrase", ""), "/account")
+	wantAt(t, bobB.signUp("bob@example.com", "bob's long passphrase", ""), "/account")
+	annID, bobID := s.personOf(identity.Email, "ann@example.com"), s.personOf(identity.Email, "bob@example.com")
+
+	adminTok, admin := s.newToken("admin", auth.RoleAdmin)
+	support, marketer, developer := s.token("support", auth.RoleSupport), s.token("marketer", auth.RoleMarketer), s.token("dev", auth.RoleDeveloper)
+	add := map[string]string{"email": "ann@example.com", "role": "admin"}
+	for _, tok := range []string{support, marketer, developer} {
+		wantProblem(t, s.api(tok, http.MethodPost, "/api/staff", add), http.StatusForbidden)
+		wantProblem(t, s.api(tok, http.MethodGet, "/api/staff", nil), http.StatusForbidden)
+		wantProblem(t, s.api(tok, http.MethodDelete, "/api/staff/"+ownerID, nil), http.StatusForbidden)
+	}
+	// Support manages neither staff nor properties.
+	wantProblem(t, s.api(support, http.MethodPost, "/api/properties", map[string]any{"name": "x"}), http.StatusForbidden)
+
+	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "nobody@example.com", "role": "support"}), http.StatusNotFound)
+	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "ann@example.com", "role": "root"}), http.StatusBadRequest)
+	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "ann@example.com", "role": "owner"}), http.StatusForbidden)
+	r := s.api(admin, http.MethodPost, "/api/staff", add)
+	if r.status != http.StatusCreated || !strings.Contains(string(r.body), `"email":"ann@example.com"`) || !strings.Contains(string(r.body), `"role":"admin"`) {
+		t.Fatalf("POST /api/staff: %d %s", r.status, r.body)
+	}
+	if r := s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "Bob@Example.com", "role": "support"}); r.status != http.StatusCreated {
+		t.Fatalf("POST /api/staff bob: %d %s", r.status, r.body)
+	}
+	// The audit names the token and the caller's IP.
+	set := s.auditOf("staff.role_set")
+	if len(set) != 2 || set[0].ActorType != auth.ActorToken || set[0].ActorID != adminTok || set[0].IP == "" || set[0].PersonID != bobID {
+		t.Errorf("staff.role_set audit: %+v", set)
+	}
+
+	var l staffList
+	r = s.api(admin, http.MethodGet, "/api/staff", nil)
+	r.json(t, &l)
+	if got := l.roles(); r.status != http.StatusOK || len(got) != 3 || got["owner@example.com"] != "owner" || got["ann@example.com"] != "admin" || got["bob@example.com"] != "support" {
+		t.Fatalf("GET /api/staff: %d %s", r.status, r.body)
+	}
+
+	// Admins cannot demote or remove an owner; the last owner cannot be
+	// demoted or removed by anyone.
+	wantProblem(t, s.api(admin, http.MethodPatch, "/api/staff/"+ownerID, map[string]string{"role": "admin"}), http.StatusForbidden)
+	wantProblem(t, s.api(admin, http.MethodDelete, "/api/staff/"+ownerID, nil), http.StatusForbidden)
+	wantProblem(t, s.api(s.owner, http.MethodPatch, "/api/staff/"+ownerID, map[string]string{"role": "admin"}), http.StatusConflict)
+	wantProblem(t, s.api(s.owner, http.MethodDelete, "/api/staff/"+ownerID, nil), http.StatusConflict)
+	wantProblem(t, s.api(admin, http.MethodPatch, "/api/staff/per_nobody", map[string]string{"role": "admin"}), http.StatusNotFound)
+
+	// Becoming staff ended bob's session; signed in again, his staff
+	// session works until his role changes, which ends it too.
+	wantProblem(t, s.sessionAPI(bobB, http.MethodGet, "/api/people", "", nil), http.StatusUnauthorized)
+	bobB = s.browser()
+	wantAt(t, bobB.signInPassword("bob@example.com", "bob's long passphrase"), "/account")
+	if r := s.sessionAPI(bobB, http.MethodGet, "/api/people", "", nil); r.status != http.StatusOK {
+		t.Fatalf("bob as support: %d %s", r.status, r.body)
+	}
+	r = s.api(admin, http.MethodPatch, "/api/staff/"+bobID, map[string]string{"role": "marketer"})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"role":"marketer"`) {
+		t.Fatalf("PATCH /api/staff/bob: %d %s", r.status, r.body)
+	}
+	wantProblem(t, s.sessionAPI(bobB, http.MethodGet, "/api/people", "", nil), http.StatusUnauthorized)
+
+	// A staff session as actor: ann (admin) signs in again and removes bob.
+	annB = s.browser()
+	wantAt(t, annB.signInPassword("ann@example.com", "ann's long passphrase"), "/account")
+	var me struct {
+		CSRF string `json:"csrf_token"`
+	}
+	s.sessionAPI(annB, http.MethodGet, "/api/auth/session", "", nil).json(t, &me)
+	wantProblem(t, s.sessionAPI(annB, http.MethodDelete, "/api/staff/"+ownerID, me.CSRF, nil), http.StatusForbidden)
+	if r := s.sessionAPI(annB, http.MethodDelete, "/api/staff/"+bobID, me.CSRF, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE /api/staff/bob: %d %s", r.status, r.body)
+	}
+	wantProblem(t, s.api(admin, http.MethodDelete, "/api/staff/"+bobID, nil), http.StatusNotFound)
+	if rm := s.auditOf("staff.removed"); len(rm) != 1 || rm[0].PersonID != bobID || rm[0].ActorType != auth.ActorStaff || rm[0].ActorID != annID || rm[0].IP == "" || rm[0].UserAgent == "" {
+		t.Errorf("staff.removed audit: %+v", rm)
+	}
+
+	// With a second owner, the first may step down.
+	if r := s.api(s.owner, http.MethodPatch, "/api/staff/"+annID, map[string]string{"role": "owner"}); r.status != http.StatusOK {
+		t.Fatalf("making ann owner: %d %s", r.status, r.body)
+	}
+	if r := s.api(s.owner, http.MethodPatch, "/api/staff/"+ownerID, map[string]string{"role": "admin"}); r.status != http.StatusOK {
+		t.Errorf("the first owner stepping down: %d %s", r.status, r.body)
+	}
+	l = staffList{}
+	s.api(s.owner, http.MethodGet, "/api/staff", nil).json(t, &l)
+	if got := l.roles(); len(got) != 2 || got["ann@example.com"] != "owner" || got["owner@example.com"] != "admin" {
+		t.Errorf("staff at the end: %v", got)
+	}
+}
+
+// TestStaffSessionAPI: support lists and ends another person's sessions;
+// the audit names the staff actor.
+func TestStaffSessionAPI(t *testing.T) {
+	s := newTestStack(t)
+	cus := s.browser()
+	wantAt(t, cus.signUp("cus@example.com", "", ""), "/account")
+	cusID := s.personOf(identity.Email, "cus@example.com")
+	supTok, support := s.newToken("support", auth.RoleSupport)
+	marketer := s.token("marketer", auth.RoleMarketer)
+
+	wantProblem(t, s.api(marketer, http.MethodGet, "/api/people/"+cusID+"/sessions", nil), http.StatusForbidden)
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	r := s.api(support, http.MethodGet, "/api/people/"+cusID+"/sessions", nil)
+	r.json(t, &list)
+	if r.status != http.StatusOK || len(list.Data) != 1 {
+		t.Fatalf("GET sessions: %d %s", r.status, r.body)
+	}
+	sid := list.Data[0].ID
+	wantProblem(t, s.api(marketer, http.MethodDelete, "/api/sessions/"+sid, nil), http.StatusForbidden)
+	wantProblem(t, s.api(support, http.MethodDelete, "/api/sessions/ses_nothing", nil), http.StatusNotFound)
+	if r := s.api(support, http.MethodDelete, "/api/sessions/"+sid, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE session: %d %s", r.status, r.body)
+	}
+	if p := cus.get("/account"); p.url.Path == "/account" {
+		t.Errorf("the revoked session still opens the account page")
+	}
+	es := s.auditOf("session.revoked")
+	if len(es) != 1 || es[0].ActorType != auth.ActorToken || es[0].ActorID != supTok || es[0].IP == "" || es[0].PersonID != cusID || es[0].SessionID != sid {
+		t.Errorf("session.revoked audit: %+v", es)
+	}
+}
