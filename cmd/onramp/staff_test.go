@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/onramp-dev/onramp/auth"
+)
+
+type cliMailer struct {
+	mu   sync.Mutex
+	sent []auth.Email
+}
+
+func (m *cliMailer) Send(_ context.Context, e auth.Email) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, e)
+	return nil
+}
+
+// signUp makes an account on the data folder through the normal sign-up
+// proof (the code read from the outbox).
+func (c *cli) signUp(email string) {
+	c.t.Helper()
+	ctx := context.Background()
+	a := c.app()
+	if err := a.openAccounts(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	_, ref, err := a.accounts.StartFlow(ctx, auth.StartFlowParams{Kind: auth.FlowSignUp})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := a.accounts.SignUp(ctx, auth.SignUpParams{FlowRef: ref, Email: email}); err != nil {
+		c.t.Fatal(err)
+	}
+	m := &cliMailer{}
+	ob := &auth.Outbox{Store: a.eng.read, InTx: func(ctx context.Context, fn func(auth.TxStore) error) error {
+		return a.eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
+	}, Clock: a.clock, Log: a.log, Mailer: m}
+	if _, err := ob.RunOnce(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	if len(m.sent) != 1 {
+		c.t.Fatalf("sign-up mails: %+v", m.sent)
+	}
+	code := regexp.MustCompile(`(?m)^(\d{6})$`).FindStringSubmatch(m.sent[0].Text)
+	if code == nil {
+		c.t.Fatalf("no code in %s", m.sent[0].Text)
+	}
+	if _, err := a.accounts.VerifyEmailCode(ctx, auth.VerifyCodeParams{FlowRef: ref, Code: code[1]}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func TestStaffCommands(t *testing.T) {
+	c := newCLI(t)
+	c.signUp("ann@example.com")
+	c.signUp("bob@example.com")
+
+	var list []struct {
+		PersonID string `json:"person_id"`
+		Email    string `json:"email"`
+		Role     string `json:"role"`
+	}
+	c.ok(&list, "staff", "list", "--json")
+	if len(list) != 0 {
+		t.Fatalf("staff before any: %+v", list)
+	}
+	c.fails("No account has the email", "staff", "add", "--email", "nobody@example.com", "--role", "admin")
+	c.fails("role must be one of", "staff", "add", "--email", "ann@example.com", "--role", "root")
+	c.fails("--email and --role are required", "staff", "add", "--email", "ann@example.com")
+	c.ok(nil, "staff", "add", "--email", "ann@example.com", "--role", "owner")
+	var added struct {
+		PersonID string `json:"person_id"`
+		Role     string `json:"role"`
+	}
+	c.ok(&added, "staff", "add", "--email", "bob@example.com", "--role", "support", "--json")
+	if added.Role != "support" || added.PersonID == "" {
+		t.Errorf("staff add --json: %+v", added)
+	}
+	c.ok(&list, "staff", "list", "--json")
+	if len(list) != 2 {
+		t.Fatalf("staff list: %+v", list)
+	}
+	code, out, _ := c.run("staff", "list")
+	if code != 0 || !strings.Contains(out, "ann@example.com") || !strings.Contains(out, "owner") {
+		t.Errorf("staff list: %d %s", code, out)
+	}
+
+	c.fails("last owner", "staff", "set-role", "ann@example.com", "--role", "admin")
+	c.fails("last owner", "staff", "remove", "ann@example.com")
+	c.fails("No such person", "staff", "remove", "cus@example.com")
+	c.ok(nil, "staff", "set-role", added.PersonID, "--role", "marketer")
+	c.ok(&list, "staff", "list", "--json")
+	for _, m := range list {
+		if m.Email == "bob@example.com" && m.Role != "marketer" {
+			t.Errorf("bob after set-role: %+v", m)
+		}
+	}
+	c.ok(nil, "staff", "remove", "bob@example.com")
+	c.ok(&list, "staff", "list", "--json")
+	if len(list) != 1 || list[0].Email != "ann@example.com" {
+		t.Errorf("staff after remove: %+v", list)
+	}
+
+	var entries []auth.AuditEntry
+	c.ok(&entries, "audit", "list", "--action", "staff.*", "--json")
+	if len(entries) != 4 || entries[0].Action != "staff.removed" || entries[0].ActorType != auth.ActorSystem || entries[0].ActorID != "cli" {
+		t.Errorf("staff audit: %+v", entries)
+	}
+}
