@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onramp-dev/onramp/auth"
+	"github.com/onramp-dev/onramp/oidcop"
 )
 
 type cliMailer struct {
@@ -23,8 +24,8 @@ func (m *cliMailer) Send(_ context.Context, e auth.Email) error {
 }
 
 // signUp makes an account on the data folder through the normal sign-up
-// proof (the code read from the outbox).
-func (c *cli) signUp(email string) {
+// proof (the code read from the outbox), and answers the flow reference.
+func (c *cli) signUp(email string) string {
 	c.t.Helper()
 	ctx := context.Background()
 	a := c.app()
@@ -55,6 +56,7 @@ func (c *cli) signUp(email string) {
 	if _, err := a.accounts.VerifyEmailCode(ctx, auth.VerifyCodeParams{FlowRef: ref, Code: code[1]}); err != nil {
 		c.t.Fatal(err)
 	}
+	return ref
 }
 
 func TestStaffCommands(t *testing.T) {
@@ -112,5 +114,36 @@ func TestStaffCommands(t *testing.T) {
 	c.ok(&entries, "audit", "list", "--action", "staff.*", "--json")
 	if len(entries) != 4 || entries[0].Action != "staff.removed" || entries[0].ActorType != auth.ActorSystem || entries[0].ActorID != "cli" {
 		t.Errorf("staff audit: %+v", entries)
+	}
+}
+
+// TestOIDCEndSessionAudit: a logout through end_session is audited with
+// the request's IP and user agent.
+func TestOIDCEndSessionAudit(t *testing.T) {
+	c := newCLI(t)
+	ref := c.signUp("ann@example.com")
+	ctx := context.Background()
+	a := c.app()
+	if err := a.openAccounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.accounts.Complete(ctx, ref, auth.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := findPerson(ctx, a, "email:ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ses, err := a.accounts.Sessions(ctx, prof.Person.ID)
+	if err != nil || len(ses) != 1 {
+		t.Fatalf("sessions: %v %v", ses, err)
+	}
+	info := auth.RequestInfo{IP: "203.0.113.9", UserAgent: "rp-test"}
+	if err := (oidcAccounts{a.accounts}).EndSession(ctx, oidcop.EndSession{SessionID: ses[0].ID, Info: info}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := a.accounts.Audit(ctx, auth.AuditQuery{Action: "auth.logged_out", Limit: 10})
+	if err != nil || len(es) != 1 || es[0].IP != info.IP || es[0].UserAgent != info.UserAgent || es[0].SessionID != ses[0].ID {
+		t.Errorf("logout audit: %+v %v", es, err)
 	}
 }
