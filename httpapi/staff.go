@@ -19,7 +19,7 @@ func (s *Server) auditActor(r *http.Request) auth.AuditEntry {
 	case p.Token != nil:
 		e.ActorType, e.ActorID = auth.ActorToken, p.Token.ID
 	case p.Session != nil:
-		e.ActorType, e.ActorID, e.SessionID = auth.ActorStaff, p.Session.PersonID, p.Session.ID
+		e.ActorType, e.ActorID = auth.ActorStaff, p.Session.PersonID
 	}
 	return e
 }
@@ -111,4 +111,20 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// audit records an administrative action right after it succeeded (the
+// property, token and people rules live outside the account store's
+// transactions), with the caller, IP and user agent. e carries the action
+// and what it was about. The action has happened by then, so a failure to
+// record is logged rather than answered.
+func (s *Server) audit(r *http.Request, e auth.AuditEntry) {
+	if s.Accounts == nil {
+		return
+	}
+	a := s.auditActor(r)
+	e.ActorType, e.ActorID, e.IP, e.UserAgent = a.ActorType, a.ActorID, a.IP, a.UserAgent
+	if err := s.Accounts.Record(r.Context(), e); err != nil {
+		s.log.ErrorContext(r.Context(), "audit of an administrative action", "action", e.Action, "err", err, "request_id", requestID(r.Context()))
+	}
 }

@@ -184,3 +184,68 @@ func TestStaffSessionAPI(t *testing.T) {
 		t.Errorf("session.revoked audit: %+v", es)
 	}
 }
+
+// TestAdminActionsAudited: property, token and people changes write an
+// audit entry naming the caller, its IP and user agent.
+func TestAdminActionsAudited(t *testing.T) {
+	s := newTestStack(t)
+	adminTok, admin := s.newToken("admin", auth.RoleAdmin)
+	s.ingest(
+		`{"type":"identify","anonymousId":"a1","messageId":"m1"}`,
+		`{"type":"identify","anonymousId":"a2","messageId":"m2"}`,
+		`{"type":"identify","anonymousId":"a3","messageId":"m3"}`,
+	)
+	p1, p2, p3 := s.personOf(identity.AnonymousID, "a1"), s.personOf(identity.AnonymousID, "a2"), s.personOf(identity.AnonymousID, "a3")
+
+	var prop struct {
+		ID string `json:"id"`
+	}
+	s.api(admin, http.MethodPost, "/api/properties", map[string]any{"name": "Shop"}).json(t, &prop)
+	var tok struct {
+		ID string `json:"id"`
+	}
+	s.api(admin, http.MethodPost, "/api/tokens", map[string]string{"name": "desk", "role": "support"}).json(t, &tok)
+	var merge struct {
+		ID string `json:"id"`
+	}
+	s.api(admin, http.MethodPost, "/api/people/"+p1+"/merge", map[string]string{"from": p2}).json(t, &merge)
+	for _, c := range []struct {
+		method, path string
+		body         any
+		status       int
+	}{
+		{http.MethodPatch, "/api/properties/" + prop.ID, map[string]any{"name": "Shop 2"}, 200},
+		{http.MethodPost, "/api/properties/" + prop.ID + "/revoke-key", map[string]string{"key": "write"}, 200},
+		{http.MethodPost, "/api/properties/" + prop.ID + "/revoke-key", map[string]string{"key": "client-secret"}, 200},
+		{http.MethodDelete, "/api/tokens/" + tok.ID, nil, 204},
+		{http.MethodPost, "/api/merges/" + merge.ID + "/undo", nil, 200},
+		{http.MethodPost, "/api/people/" + p2 + "/suppress", nil, 200},
+		{http.MethodPost, "/api/unsuppress", map[string]any{"identifiers": []map[string]string{{"type": "anonymous_id", "value": "a2"}}}, 200},
+		{http.MethodDelete, "/api/people/" + p3, nil, 200},
+	} {
+		if r := s.api(admin, c.method, c.path, c.body); r.status != c.status {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
+	for action, n := range map[string]int{
+		"property.created": 1, "property.updated": 1, "property.key_replaced": 2, "token.created": 1, "token.revoked": 1,
+		"person.merged": 1, "person.unmerged": 1, "person.suppressed": 1, "person.unsuppressed": 1, "person.deleted": 1,
+	} {
+		es := s.auditOf(action)
+		if len(es) != n {
+			t.Errorf("%s: %d entries, want %d", action, len(es), n)
+			continue
+		}
+		for _, e := range es {
+			if e.ActorType != auth.ActorToken || e.ActorID != adminTok || e.IP == "" || e.UserAgent == "" || e.Outcome != auth.OutcomeSuccess {
+				t.Errorf("%s: %+v", action, e)
+			}
+		}
+	}
+	if es := s.auditOf("property.key_replaced"); len(es) == 2 && (es[0].PropertyID != prop.ID || !strings.Contains(string(es[0].Detail), "client-secret")) {
+		t.Errorf("client-secret rotation: %+v", es[0])
+	}
+	if es := s.auditOf("person.deleted"); len(es) == 1 && es[0].PersonID != p3 {
+		t.Errorf("person.deleted: %+v", es[0])
+	}
+}
