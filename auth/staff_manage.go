@@ -37,36 +37,49 @@ func (s *Accounts) ListStaff(ctx context.Context) ([]*StaffMember, error) {
 type AddStaffParams struct {
 	Email string
 	Role  string
-	Actor AuditEntry
+	// PrintLink answers an invitation's link instead of emailing it.
+	PrintLink bool
+	Actor     AuditEntry
 }
 
 // AddStaff gives the account that holds an email a staff role (SetStaff's
-// rules apply). An email without an account answers ENOTFOUND: the person
-// signs up first.
-func (s *Accounts) AddStaff(ctx context.Context, p AddStaffParams, actorRole string) (*StaffMember, error) {
+// rules apply) and answers the member. An email without an account gets
+// an invitation instead (InviteStaff), answered in place of the member.
+func (s *Accounts) AddStaff(ctx context.Context, p AddStaffParams, actorRole string) (*StaffMember, *Invite, error) {
 	email, err := normEmail(p.Email)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if !validRole(p.Role) {
+		return nil, nil, onramp.Errorf(onramp.EINVALID, "role must be one of owner, admin, developer, marketer, support")
+	}
+	if p.Role == RoleOwner && actorRole != RoleOwner {
+		return nil, nil, onramp.Errorf(onramp.EFORBIDDEN, "Only an owner can make or change an owner.")
 	}
 	var acc *Account
+	var inv *Invite
 	err = s.cfg.InTx(ctx, func(st TxStore) error {
 		acc, _, err = s.accountByEmail(ctx, st, email)
+		if err != nil || acc != nil {
+			return err
+		}
+		inv, err = s.invite(ctx, st, email, p.Role, p.PrintLink, p.Actor)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: add staff: %w", err)
+		return nil, nil, fmt.Errorf("auth: add staff: %w", err)
 	}
-	if acc == nil {
-		return nil, onramp.Errorf(onramp.ENOTFOUND, "No account has the email %s; ask them to sign up first, then add them.", email)
+	if inv != nil {
+		return nil, inv, nil
 	}
 	if err := s.SetStaff(ctx, SetStaffParams{PersonID: acc.PersonID, Role: p.Role, Actor: p.Actor}, actorRole); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	row, err := s.cfg.Read.StaffOf(ctx, acc.PersonID)
 	if err != nil {
-		return nil, fmt.Errorf("auth: add staff: %w", err)
+		return nil, nil, fmt.Errorf("auth: add staff: %w", err)
 	}
-	return &StaffMember{Staff: row, Email: acc.PrimaryEmail}, nil
+	return &StaffMember{Staff: row, Email: acc.PrimaryEmail}, nil, nil
 }
 
 // RemoveStaffParams names a staff member to remove and who removes them.

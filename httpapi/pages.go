@@ -42,7 +42,7 @@ type locale struct {
 	Errors   map[string]string `json:"errors"`
 }
 
-var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "account", "message", "mfa", "account_mfa", "account_passkeys"}
+var pageNames = []string{"sign_in", "sign_up", "verify", "magic", "setup", "invite", "account", "message", "mfa", "account_mfa", "account_passkeys"}
 
 // passkeyPages load passkey.js (when this server can offer passkeys): the
 // only pages with a script, so the only ones whose CSP allows 'self'

@@ -42,9 +42,13 @@ func (s *Server) addStaff(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	m, err := s.Accounts.AddStaff(r.Context(), auth.AddStaffParams{Email: in.Email, Role: in.Role, Actor: s.auditActor(r)}, callerRole(r))
+	m, inv, err := s.Accounts.AddStaff(r.Context(), auth.AddStaffParams{Email: in.Email, Role: in.Role, Actor: s.auditActor(r)}, callerRole(r))
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if inv != nil {
+		writeJSON(w, http.StatusAccepted, map[string]any{"invited": inv})
 		return
 	}
 	writeJSON(w, http.StatusCreated, m)
@@ -127,4 +131,43 @@ func (s *Server) audit(r *http.Request, e auth.AuditEntry) {
 	if err := s.Accounts.Record(r.Context(), e); err != nil {
 		s.log.ErrorContext(r.Context(), "audit of an administrative action", "action", e.Action, "err", err, "request_id", requestID(r.Context()))
 	}
+}
+
+// invitePage shows the form of a live staff invitation: the invited email
+// and a new password.
+func (s *Server) invitePage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	inv, err := s.Accounts.CheckInvite(r.Context(), token)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := s.pages.newView(r, "title_invite")
+	v.Token = token
+	v.values["email"] = inv.Email
+	v.CSRF = s.Accounts.CSRFToken(formBinding(s.formNonce(w, r)))
+	s.render(w, r, http.StatusOK, "invite", v)
+}
+
+func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
+	if !s.checkCSRF(w, r, nonceBinding(r), "") {
+		return
+	}
+	token := r.PostFormValue("token")
+	g, err := s.Accounts.AcceptInvite(r.Context(), auth.AcceptInviteParams{Token: token, Password: r.PostFormValue("password"), Info: s.requestInfo(r)})
+	if err != nil {
+		if code := onramp.ErrorCode(err); code == onramp.EINTERNAL || code == onramp.EFORBIDDEN {
+			s.pageError(w, r, err)
+			return
+		}
+		v := s.pages.newView(r, "title_invite")
+		v.addError(err)
+		if inv, err := s.Accounts.CheckInvite(r.Context(), token); err == nil {
+			v.values["email"] = inv.Email
+		}
+		v.Token, v.CSRF = token, s.Accounts.CSRFToken(nonceBinding(r))
+		s.render(w, r, pageStatus(w, err), "invite", v)
+		return
+	}
+	s.signedIn(w, r, g)
 }

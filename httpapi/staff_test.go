@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/identity"
@@ -74,7 +76,6 @@ func TestStaffAPI(t *testing.T) {
 	// Support manages neither staff nor properties.
 	wantProblem(t, s.api(support, http.MethodPost, "/api/properties", map[string]any{"name": "x"}), http.StatusForbidden)
 
-	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "nobody@example.com", "role": "support"}), http.StatusNotFound)
 	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "ann@example.com", "role": "root"}), http.StatusBadRequest)
 	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "ann@example.com", "role": "owner"}), http.StatusForbidden)
 	r := s.api(admin, http.MethodPost, "/api/staff", add)
@@ -247,5 +248,70 @@ func TestAdminActionsAudited(t *testing.T) {
 	}
 	if es := s.auditOf("person.deleted"); len(es) == 1 && es[0].PersonID != p3 {
 		t.Errorf("person.deleted: %+v", es[0])
+	}
+}
+
+var inviteInMail = regexp.MustCompile(`/auth/invite\?token=\S+`)
+
+// TestStaffInvite: adding an email without an account emails a one-time
+// invitation that creates the account and the staff row.
+func TestStaffInvite(t *testing.T) {
+	s := newTestStack(t)
+	adminTok, admin := s.newToken("admin", auth.RoleAdmin)
+	wantProblem(t, s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "boss@example.com", "role": "owner"}), http.StatusForbidden)
+	r := s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "New@Example.com", "role": "developer"})
+	if r.status != http.StatusAccepted || !strings.Contains(string(r.body), `"email":"new@example.com"`) || strings.Contains(string(r.body), "token=") {
+		t.Fatalf("POST /api/staff for an email without an account: %d %s", r.status, r.body)
+	}
+	if es := s.auditOf("staff.invited"); len(es) != 1 || es[0].ActorID != adminTok || es[0].IP == "" || !strings.Contains(string(es[0].Detail), `"role":"developer"`) {
+		t.Errorf("staff.invited audit: %+v", es)
+	}
+	ms := s.mails("new@example.com")
+	if len(ms) != 1 {
+		t.Fatalf("invitation mails: %+v", ms)
+	}
+	link := inviteInMail.FindString(ms[0].Text)
+	if link == "" {
+		t.Fatalf("no link in the invitation:\n%s", ms[0].Text)
+	}
+	// The role in the link cannot be changed.
+	if p := s.browser().get(strings.Replace(link, ".developer", ".owner", 1)); p.status != http.StatusForbidden {
+		t.Errorf("an edited invitation link: %d", p.status)
+	}
+	b := s.browser()
+	p := b.get(link)
+	wantAt(t, p, "/auth/invite")
+	p = b.submit(p.form(t, "/auth/invite"), "password", "short")
+	if p.status != http.StatusBadRequest {
+		t.Errorf("a too-short password: %d", p.status)
+	}
+	p = b.submit(p.form(t, "/auth/invite"), "password", "a long new staff passphrase")
+	wantAt(t, p, "/account")
+	if f := accountFacts(t, p); f["Staff role"] != "developer" {
+		t.Errorf("account page after the invitation: %v", f)
+	}
+	if p := s.browser().get(link); p.status != http.StatusForbidden {
+		t.Errorf("the used invitation link: %d", p.status)
+	}
+	var l staffList
+	s.api(admin, http.MethodGet, "/api/staff", nil).json(t, &l)
+	if l.roles()["new@example.com"] != "developer" {
+		t.Errorf("staff after the invitation: %+v", l)
+	}
+	if es := s.auditOf("staff.invite_accepted"); len(es) != 1 || es[0].IP == "" {
+		t.Errorf("staff.invite_accepted audit: %+v", es)
+	}
+	// The new member signs in with the password they chose.
+	c := s.browser()
+	wantAt(t, c.signInPassword("new@example.com", "a long new staff passphrase"), "/account")
+
+	// An invitation works for 7 days.
+	if r := s.api(admin, http.MethodPost, "/api/staff", map[string]string{"email": "late@example.com", "role": "support"}); r.status != http.StatusAccepted {
+		t.Fatalf("second invitation: %d %s", r.status, r.body)
+	}
+	late := inviteInMail.FindString(s.mails("late@example.com")[0].Text)
+	s.clock.Advance(7*24*time.Hour + time.Minute)
+	if p := s.browser().get(late); p.status != http.StatusForbidden {
+		t.Errorf("an expired invitation: %d", p.status)
 	}
 }

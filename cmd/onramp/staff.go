@@ -58,10 +58,11 @@ func runStaffList(ctx context.Context, args []string, out io.Writer) error {
 
 func runStaffAdd(ctx context.Context, args []string, out io.Writer) error {
 	var email, role string
-	var asJSON bool
+	var asJSON, printLink bool
 	a, _, err := staffApp(ctx, "staff add", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the email of the person's account")
 		fs.StringVar(&role, "role", "", "owner, admin, developer, marketer or support")
+		fs.BoolVar(&printLink, "print-link", false, "for an email without an account, print the invitation link instead of emailing it")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -71,9 +72,21 @@ func runStaffAdd(ctx context.Context, args []string, out io.Writer) error {
 	if email == "" || role == "" {
 		return onramp.Errorf(onramp.EINVALID, "--email and --role are required")
 	}
-	m, err := a.accounts.AddStaff(ctx, auth.AddStaffParams{Email: email, Role: role, Actor: cliActor}, auth.RoleOwner)
+	m, inv, err := a.accounts.AddStaff(ctx, auth.AddStaffParams{Email: email, Role: role, PrintLink: printLink, Actor: cliActor}, auth.RoleOwner)
 	if err != nil {
 		return err
+	}
+	if inv != nil {
+		if asJSON {
+			return printJSON(out, map[string]any{"invited": inv})
+		}
+		fmt.Fprintf(out, "%s has no account yet: invited as %s until %s.\n", inv.Email, inv.Role, inv.ExpiresAt.Format(time.RFC3339))
+		if inv.Link != "" {
+			fmt.Fprintf(out, "Send them this one-time link:\n  %s\n", inv.Link)
+		} else {
+			fmt.Fprintln(out, "The invitation goes by email (the server's outbox sends it).")
+		}
+		return nil
 	}
 	if asJSON {
 		return printJSON(out, m)

@@ -73,7 +73,23 @@ func TestStaffCommands(t *testing.T) {
 	if len(list) != 0 {
 		t.Fatalf("staff before any: %+v", list)
 	}
-	c.fails("No account has the email", "staff", "add", "--email", "nobody@example.com", "--role", "admin")
+	// An email without an account gets an invitation; --print-link
+	// prints its link instead of emailing it.
+	code, out, errOut := c.run("staff", "add", "--email", "new@example.com", "--role", "admin", "--print-link")
+	if code != 0 || !strings.Contains(out, "/auth/invite?token=inv_") {
+		t.Errorf("staff add --print-link: %d %s%s", code, out, errOut)
+	}
+	var invited struct {
+		Invited struct {
+			Email string `json:"email"`
+			Role  string `json:"role"`
+			Link  string `json:"link"`
+		} `json:"invited"`
+	}
+	c.ok(&invited, "staff", "add", "--email", "new@example.com", "--role", "support", "--json")
+	if invited.Invited.Email != "new@example.com" || invited.Invited.Role != "support" || invited.Invited.Link != "" {
+		t.Errorf("staff add --json for an invitation: %+v", invited)
+	}
 	c.fails("role must be one of", "staff", "add", "--email", "ann@example.com", "--role", "root")
 	c.fails("--email and --role are required", "staff", "add", "--email", "ann@example.com")
 	c.ok(nil, "staff", "add", "--email", "ann@example.com", "--role", "owner")
@@ -89,7 +105,7 @@ func TestStaffCommands(t *testing.T) {
 	if len(list) != 2 {
 		t.Fatalf("staff list: %+v", list)
 	}
-	code, out, _ := c.run("staff", "list")
+	code, out, _ = c.run("staff", "list")
 	if code != 0 || !strings.Contains(out, "ann@example.com") || !strings.Contains(out, "owner") {
 		t.Errorf("staff list: %d %s", code, out)
 	}
@@ -112,7 +128,7 @@ func TestStaffCommands(t *testing.T) {
 
 	var entries []auth.AuditEntry
 	c.ok(&entries, "audit", "list", "--action", "staff.*", "--json")
-	if len(entries) != 4 || entries[0].Action != "staff.removed" || entries[0].ActorType != auth.ActorSystem || entries[0].ActorID != "cli" {
+	if len(entries) != 6 || entries[0].Action != "staff.removed" || entries[0].ActorType != auth.ActorSystem || entries[0].ActorID != "cli" {
 		t.Errorf("staff audit: %+v", entries)
 	}
 }
