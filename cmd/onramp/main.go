@@ -42,7 +42,7 @@ func commands() map[string]command {
 		"events rejected":      {"events rejected [--property ID|NAME] [--limit N] [--json]", "show the rejected-events log", runEventsRejected},
 		"audit list":           {"audit list [--person ID|TYPE:VALUE] [--action NAME|PREFIX*] [--outcome O] [--since TIME] [--limit N] [--json]", "show the audit log (sign-ins, staff and admin actions)", runAuditList},
 		"staff list":           {"staff list [--json]", "list staff with their emails and roles", runStaffList},
-		"staff add":            {"staff add --email EMAIL --role owner|admin|developer|marketer|support [--json]", "give the account with this email a staff role", runStaffAdd},
+		"staff add":            {"staff add --email EMAIL --role owner|admin|developer|marketer|support [--print-link] [--json]", "give the account with this email a staff role, or invite the email", runStaffAdd},
 		"staff set-role":       {"staff set-role ID|EMAIL --role ROLE", "change a staff member's role (ends their sessions)", runStaffSetRole},
 		"staff remove":         {"staff remove ID|EMAIL", "remove a staff role (ends their sessions; the account stays)", runStaffRemove},
 		"bench ingest":         {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
