@@ -157,23 +157,28 @@ const (
 	// factor (changing that one is for owners alone, a rule of
 	// RequireStaffMFA).
 	ManageAuthSettings Permission = "auth:settings"
+	// ManageStaff covers who works in the console and with which role
+	// (admins may not touch owners, a rule of SetStaff and RemoveStaff).
+	ManageStaff Permission = "staff:manage"
+	// RevokeSessions is ending other people's sessions.
+	RevokeSessions Permission = "sessions:revoke"
 )
 
 // Allows reports whether role may do p. Least privilege: support reads
-// people, marketers also change them, developers run properties, admins and
-// owners everything (the audit log, tokens and sign-in settings are theirs
-// alone: the log shows every person's sign-ins, and a sign-in provider
-// decides who can become whom).
+// people and ends their sessions, marketers change people, developers run
+// properties, admins and owners everything (the audit log, tokens, staff and
+// sign-in settings are theirs alone: the log shows every person's sign-ins,
+// and a sign-in provider decides who can become whom).
 func Allows(role string, p Permission) bool {
 	switch role {
 	case RoleOwner, RoleAdmin:
 		return true
 	case RoleDeveloper:
-		return p != ManageTokens && p != ReadAudit && p != ManageAuthSettings
+		return p != ManageTokens && p != ReadAudit && p != ManageAuthSettings && p != ManageStaff && p != RevokeSessions
 	case RoleMarketer:
 		return p == ReadPeople || p == WritePeople || p == ReadProperties
 	case RoleSupport:
-		return p == ReadPeople || p == ReadProperties
+		return p == ReadPeople || p == ReadProperties || p == RevokeSessions
 	}
 	return false
 }

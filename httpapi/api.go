@@ -147,6 +147,7 @@ func (s *Server) createProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "property.created", PropertyID: c.Property.ID, ClientID: c.Client.ID, Detail: jsonDetail(map[string]any{"name": c.Property.Name})})
 	writeJSON(w, http.StatusCreated, propertyWithClient{Created: c.Created, ClientID: c.Client.ID, ClientSecret: c.Client.Secret})
 }
 
@@ -203,6 +204,7 @@ func (s *Server) updateProperty(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "property.updated", PropertyID: up.Property.ID, Detail: jsonDetail(map[string]any{"client": in.client() != nil})})
 	writeJSON(w, 200, up)
 }
 
@@ -234,6 +236,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		s.audit(r, auth.AuditEntry{Action: "property.key_replaced", PropertyID: p.ID, ClientID: nc.ID, Detail: jsonDetail(map[string]string{"key": clientSecretKey})})
 		writeJSON(w, 200, propertyWithClient{Created: &property.Created{Property: p}, ClientID: nc.ID, ClientSecret: nc.Secret})
 		return
 	}
@@ -245,6 +248,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "property.key_replaced", PropertyID: p.ID, Detail: jsonDetail(map[string]string{"key": in.Key})})
 	writeJSON(w, 200, c)
 }
 
@@ -442,6 +446,7 @@ func (s *Server) mergePerson(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "person.merged", PersonID: m.IntoID, Detail: jsonDetail(map[string]string{"merge_id": m.ID, "from_person_id": m.FromID})})
 	writeJSON(w, 200, m)
 }
 
@@ -451,6 +456,7 @@ func (s *Server) undoMerge(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "person.unmerged", PersonID: m.IntoID, Detail: jsonDetail(map[string]string{"merge_id": m.ID, "from_person_id": m.FromID})})
 	writeJSON(w, 200, m)
 }
 
@@ -460,6 +466,7 @@ func (s *Server) deletePerson(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "person.deleted", PersonID: r.PathValue("id"), Detail: jsonDetail(map[string]any{"deleted_person_ids": ids})})
 	writeJSON(w, 200, map[string]any{"deleted_person_ids": ids})
 }
 
@@ -478,6 +485,7 @@ func (s *Server) suppressPerson(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "person.suppressed", PersonID: r.PathValue("id"), Detail: jsonDetail(map[string]any{"identifiers": len(keys), "deleted": in.Delete})})
 	writeJSON(w, 200, map[string]any{"suppressed": keys, "deleted": in.Delete})
 }
 
@@ -497,6 +505,7 @@ func (s *Server) unsuppress(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "person.unsuppressed", Detail: jsonDetail(map[string]any{"identifiers": len(in.Identifiers)})})
 	writeJSON(w, 200, map[string]any{"unsuppressed": in.Identifiers})
 }
 
@@ -586,6 +595,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "token.created", Detail: jsonDetail(map[string]string{"token_id": nt.ID, "name": nt.Name, "role": nt.Role})})
 	writeJSON(w, http.StatusCreated, nt)
 }
 
@@ -604,6 +614,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.audit(r, auth.AuditEntry{Action: "token.revoked", Detail: jsonDetail(map[string]string{"token_id": target.ID, "name": target.Name, "role": target.Role})})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -51,6 +51,8 @@ func (s *Server) authPageRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /auth/recover/password", s.guardPost(s.newPasswordPost))
 	m.HandleFunc("GET /setup/owner", s.setupPage)
 	m.HandleFunc("POST /setup/owner", s.guardPost(s.setupPost))
+	m.HandleFunc("GET /auth/invite", s.invitePage)
+	m.HandleFunc("POST /auth/invite", s.guardPost(s.invitePost))
 	m.HandleFunc("GET /account", s.accountPage)
 	m.HandleFunc("POST /account/sessions/{id}/revoke", s.guardPost(s.revokeSessionPost))
 	m.HandleFunc("POST /account/password", s.guardPost(s.changePasswordPost))

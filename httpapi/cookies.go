@@ -105,6 +105,10 @@ func (s *Server) formNonce(w http.ResponseWriter, r *http.Request) string {
 // formBinding is what the CSRF token of a nonce-bound form is bound to.
 func formBinding(nonce string) string { return "form:" + nonce }
 
+// RequestInfo is the request's client IP (behind trusted proxies, the
+// forwarded one) and user agent, as the audit log records them.
+func (s *Server) RequestInfo(r *http.Request) auth.RequestInfo { return s.requestInfo(r) }
+
 func (s *Server) requestInfo(r *http.Request) auth.RequestInfo {
 	ua := r.UserAgent()
 	if len(ua) > 400 {

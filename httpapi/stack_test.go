@@ -148,7 +148,7 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 		_, _ = rand.Read(key[:])
 		provider, err = oidcop.New(oidcop.Config{
 			OAuth: oauth, Properties: props, Accounts: oidcAccounts{accounts}, Log: log, CryptoKey: key, CryptoKeyID: "k1",
-			SessionOf: func(r *http.Request) string { return srv.SessionIDOf(r) },
+			SessionOf: func(r *http.Request) string { return srv.SessionIDOf(r) }, RequestInfo: func(r *http.Request) auth.RequestInfo { return srv.RequestInfo(r) },
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -191,7 +191,7 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 type oidcAccounts struct{ *auth.Accounts }
 
 func (o oidcAccounts) EndSession(ctx context.Context, e oidcop.EndSession) error {
-	return o.EndSessionByID(ctx, e.SessionID, auth.RequestInfo{})
+	return o.EndSessionByID(ctx, e.SessionID, e.Info)
 }
 
 func (s *testStack) createProperty(name string, origins ...string) *property.Created {

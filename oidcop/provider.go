@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -51,6 +52,8 @@ type EndSession struct {
 	Subject   string
 	SessionID string
 	ClientID  string // the client whose id_token_hint it was
+	// Info is the logout request's IP and user agent, for the audit log.
+	Info auth.RequestInfo
 }
 
 // Config wires a Provider.
@@ -71,6 +74,10 @@ type Config struct {
 	// request (its cookie). op's callback then hands a code only to the
 	// browser that signed the request in.
 	SessionOf func(*http.Request) string
+	// RequestInfo, if set, answers a request's client IP and user agent
+	// (the server knows which proxies to trust); by default the peer
+	// address and the User-Agent header.
+	RequestInfo func(*http.Request) auth.RequestInfo
 	// Ping, if set, is the provider's health check.
 	Ping func(ctx context.Context) error
 }
@@ -87,10 +94,11 @@ type Provider struct {
 
 	loginPath, logoutPath, loggedOutPath string
 
-	sessionOf func(*http.Request) string
-	ping      func(context.Context) error
-	origins   originCache
-	people    claimantCache
+	sessionOf   func(*http.Request) string
+	requestInfo func(*http.Request) auth.RequestInfo
+	ping        func(context.Context) error
+	origins     originCache
+	people      claimantCache
 }
 
 // Endpoints, relative to the issuer (docs/design/auth.md §4).
@@ -117,7 +125,10 @@ func New(cfg Config) (*Provider, error) {
 		oauth: cfg.OAuth, props: cfg.Properties, accounts: cfg.Accounts, log: cfg.Log, issuer: cfg.OAuth.Issuer(),
 		loginPath: orDefault(cfg.LoginPath, "/auth/sign-in"), logoutPath: orDefault(cfg.LogoutPath, "/auth/logout"),
 		loggedOutPath: orDefault(cfg.LoggedOutPath, "/auth/logged-out"),
-		sessionOf:     cfg.SessionOf, ping: cfg.Ping,
+		sessionOf:     cfg.SessionOf, requestInfo: cfg.RequestInfo, ping: cfg.Ping,
+	}
+	if p.requestInfo == nil {
+		p.requestInfo = peerInfo
 	}
 	p.origins.props = cfg.Properties
 	config := &op.Config{
@@ -279,7 +290,26 @@ type (
 	anonymousIDKey struct{}
 	sessionKey     struct{}
 	endSessionKey  struct{}
+	requestInfoKey struct{}
 )
+
+// peerInfo is the default RequestInfo: the peer address and User-Agent.
+func peerInfo(r *http.Request) auth.RequestInfo {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	ua := r.UserAgent()
+	if len(ua) > 400 {
+		ua = ua[:400]
+	}
+	return auth.RequestInfo{IP: ip, UserAgent: ua}
+}
+
+func requestInfoFrom(ctx context.Context) auth.RequestInfo {
+	i, _ := ctx.Value(requestInfoKey{}).(auth.RequestInfo)
+	return i
+}
 
 // endSessionParams are /oauth/end_session's parameters as sent, for the
 // logout page's link: op hands storage the redirect URI with the state
@@ -309,6 +339,8 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 			if err := r.ParseForm(); err == nil {
 				ctx = context.WithValue(ctx, endSessionKey{}, endSessionParams{redirectURI: r.Form.Get("post_logout_redirect_uri"), state: r.Form.Get("state")})
 			}
+			// The logout's audit entry names where it came from.
+			ctx = context.WithValue(ctx, requestInfoKey{}, p.requestInfo(r))
 		}
 		if p.sessionOf != nil {
 			if sid := p.sessionOf(r); sid != "" {

@@ -388,7 +388,7 @@ func TestEndSessionAndBackchannelLogout(t *testing.T) {
 		t.Errorf("end_session = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	ended := w.accounts.endedSessions()
-	if len(ended) != 1 || ended[0].SessionID != sid || ended[0].Subject != w.person || ended[0].ClientID != r.prop.Client.ID {
+	if len(ended) != 1 || ended[0].SessionID != sid || ended[0].Subject != w.person || ended[0].ClientID != r.prop.Client.ID || ended[0].Info.IP == "" || ended[0].Info.UserAgent == "" {
 		t.Errorf("ended sessions = %+v", ended)
 	}
 

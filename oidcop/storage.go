@@ -335,7 +335,7 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 			return "", fmt.Errorf("oidcop: end session: %w", err)
 		}
 		if live {
-			if err := s.p.accounts.EndSession(ctx, EndSession{Subject: sub, SessionID: sid, ClientID: req.ClientID}); err != nil {
+			if err := s.p.accounts.EndSession(ctx, EndSession{Subject: sub, SessionID: sid, ClientID: req.ClientID, Info: requestInfoFrom(ctx)}); err != nil {
 				return "", fmt.Errorf("oidcop: end session: %w", err)
 			}
 		}

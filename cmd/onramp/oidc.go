@@ -17,9 +17,10 @@ import (
 type oidcAccounts struct{ *auth.Accounts }
 
 // EndSession ends the session an id_token_hint named; its back-channel
-// logouts go out through the outbox.
+// logouts go out through the outbox. The audit entry carries the logout
+// request's IP and user agent.
 func (o oidcAccounts) EndSession(ctx context.Context, e oidcop.EndSession) error {
-	return o.EndSessionByID(ctx, e.SessionID, auth.RequestInfo{})
+	return o.EndSessionByID(ctx, e.SessionID, e.Info)
 }
 
 // logoutSender delivers back-channel logouts for the outbox worker.
@@ -35,14 +36,14 @@ func (l logoutSender) SendLogout(ctx context.Context, b auth.BackchannelLogout) 
 // openProvider builds the OpenID Connect provider and the bridge the
 // hosted pages finish sign-ins through. sessionOf is read at request time
 // (the HTTP server is made after the provider).
-func (a *app) openProvider(ctx context.Context, sessionOf func(*http.Request) string) (*oidcop.Provider, *oidcop.Login, auth.LogoutSender, error) {
+func (a *app) openProvider(ctx context.Context, sessionOf func(*http.Request) string, requestInfo func(*http.Request) auth.RequestInfo) (*oidcop.Provider, *oidcop.Login, auth.LogoutSender, error) {
 	key, err := a.accounts.SharedKey(ctx, "op_crypto")
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	p, err := oidcop.New(oidcop.Config{
 		OAuth: a.oauth, Properties: a.properties, Accounts: oidcAccounts{a.accounts}, Log: a.log,
-		CryptoKey: key, CryptoKeyID: "op1", SessionOf: sessionOf, Ping: a.eng.ping,
+		CryptoKey: key, CryptoKeyID: "op1", SessionOf: sessionOf, RequestInfo: requestInfo, Ping: a.eng.ping,
 	})
 	if err != nil {
 		return nil, nil, nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/inmem"
 	"github.com/onramp-dev/onramp/web"
@@ -67,7 +68,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	var srv *httpapi.Server
-	provider, login, logouts, err := a.openProvider(ctx, func(r *http.Request) string { return srv.SessionIDOf(r) })
+	provider, login, logouts, err := a.openProvider(ctx, func(r *http.Request) string { return srv.SessionIDOf(r) }, func(r *http.Request) auth.RequestInfo { return srv.RequestInfo(r) })
 	if err != nil {
 		return err
 	}
