@@ -160,17 +160,7 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, bindTo, perso
 // rejectCSRF answers a forged or stale form: 403, an audit row, and
 // nothing else changed.
 func (s *Server) rejectCSRF(w http.ResponseWriter, r *http.Request, personID, reason string) {
-	info := s.requestInfo(r)
-	e := auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, PersonID: personID,
-		IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]string{"path": r.URL.Path, "reason": reason})}
-	if personID != "" {
-		e.ActorType, e.ActorID = auth.ActorPerson, personID
-	}
-	if s.Accounts != nil {
-		if _, err := s.Accounts.RecordRefusal(r.Context(), e); err != nil {
-			s.log.WarnContext(r.Context(), "audit csrf rejection", "err", err, "request_id", requestID(r.Context()))
-		}
-	}
+	s.auditCSRF(r, personID, reason)
 	v := s.pages.newView(r, "title_forbidden")
 	s.renderMessage(w, r, http.StatusForbidden, "title_forbidden", v.T["csrf_body"], v.Link(restartPath(r.URL.Path)), "link_reload")
 }
@@ -194,4 +184,21 @@ func (s *Server) SessionIDOf(r *http.Request) string {
 		return ""
 	}
 	return ses.ID
+}
+
+// auditCSRF writes the audit row of a refused forged request, at the
+// bounded rate Accounts.RecordRefusal allows per IP.
+func (s *Server) auditCSRF(r *http.Request, personID, reason string) {
+	if s.Accounts == nil {
+		return
+	}
+	info := s.requestInfo(r)
+	e := auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, PersonID: personID,
+		IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]string{"path": r.URL.Path, "reason": reason})}
+	if personID != "" {
+		e.ActorType, e.ActorID = auth.ActorPerson, personID
+	}
+	if _, err := s.Accounts.RecordRefusal(r.Context(), e); err != nil {
+		s.log.WarnContext(r.Context(), "audit csrf rejection", "err", err, "request_id", requestID(r.Context()))
+	}
 }

@@ -97,15 +97,7 @@ func (s *Server) checkJSONCSRF(w http.ResponseWriter, r *http.Request, bindTo, p
 // rejectJSONCSRF is rejectCSRF for the JSON endpoints: the same audit
 // row, a problem document instead of a page.
 func (s *Server) rejectJSONCSRF(w http.ResponseWriter, r *http.Request, personID, reason string) {
-	info := s.requestInfo(r)
-	e := auth.AuditEntry{ActorType: auth.ActorAnonymous, Action: "csrf.rejected", Outcome: auth.OutcomeDenied, PersonID: personID,
-		IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(map[string]string{"path": r.URL.Path, "reason": reason})}
-	if personID != "" {
-		e.ActorType, e.ActorID = auth.ActorPerson, personID
-	}
-	if err := s.Accounts.Record(r.Context(), e); err != nil {
-		s.log.WarnContext(r.Context(), "audit csrf rejection", "err", err, "request_id", requestID(r.Context()))
-	}
+	s.auditCSRF(r, personID, reason)
 	s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "The request must come from this site's page and carry its CSRF token in %s.", csrfHeader))
 }
 
