@@ -65,6 +65,9 @@ type startFlowInput struct {
 	CodeChallenge       string `json:"code_challenge"`
 	CodeChallengeMethod string `json:"code_challenge_method"`
 	AnonymousID         string `json:"anonymous_id"`
+	// UILocales picks the language of the flow's emails, as on
+	// /oauth/authorize; without it the request's Accept-Language does.
+	UILocales string `json:"ui_locales"`
 	// Kind is signin (the default) or signup.
 	Kind string `json:"kind"`
 }
@@ -131,6 +134,7 @@ func (s *Server) startHeadlessFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	f, ref, err := s.Accounts.StartFlow(ctx, auth.StartFlowParams{
 		Kind: in.Kind, AuthRequestID: ar.ID, ClientID: ar.ClientID, AnonymousID: in.AnonymousID, Info: info,
+		Lang: s.pages.langOf(in.UILocales, r.Header.Get("Accept-Language")),
 	})
 	if err != nil {
 		s.writeError(w, r, err)

@@ -506,3 +506,35 @@ func TestHeadlessRefusals(t *testing.T) {
 		t.Errorf("flow b after the refusals = %d %s", r.status, r.body)
 	}
 }
+
+// TestHeadlessEmailLanguage: a headless flow's emails follow its
+// ui_locales, else the request's Accept-Language, like the pages'.
+func TestHeadlessEmailLanguage(t *testing.T) {
+	s := newTestStackWith(t, stackOptions{oidc: true})
+	st := s.site("lang-site", "https://lang.example.com")
+	for _, c := range []struct {
+		email, uiLocales string
+		german           bool
+	}{
+		{"de@example.com", "de", true},
+		{"en@example.com", "", false},
+	} {
+		params := st.params("signup")
+		if c.uiLocales != "" {
+			params["ui_locales"] = c.uiLocales
+		}
+		r := st.call("/api/auth/flows", "", params)
+		var f startedFlow
+		r.json(t, &f)
+		if r := st.call("/api/auth/flows/"+f.FlowID+"/signup", f.FlowSecret, map[string]string{"email": c.email}); r.status != http.StatusOK {
+			t.Fatalf("signup = %d %s", r.status, r.body)
+		}
+		ms := s.mails(c.email)
+		if len(ms) != 1 {
+			t.Fatalf("%d emails to %s", len(ms), c.email)
+		}
+		if got := strings.Contains(ms[0].Subject, "Bestätigungscode"); got != c.german {
+			t.Errorf("ui_locales %q: subject %q", c.uiLocales, ms[0].Subject)
+		}
+	}
+}

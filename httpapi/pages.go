@@ -93,16 +93,20 @@ func loadPages() *pageSet {
 // lang picks the page language: the OIDC ui_locales (space-separated, in
 // the query or carried in a form), then Accept-Language.
 func (ps *pageSet) lang(r *http.Request) string {
+	return ps.langOf(r.FormValue("ui_locales"), r.Header.Get("Accept-Language"))
+}
+
+// langOf picks the language from OIDC ui_locales (space-separated), then
+// an Accept-Language header, else English.
+func (ps *pageSet) langOf(uiLocales, acceptLanguage string) string {
 	var prefs []language.Tag
-	if ui := r.FormValue("ui_locales"); ui != "" {
-		for _, f := range strings.Fields(ui) {
-			if t, err := language.Parse(f); err == nil {
-				prefs = append(prefs, t)
-			}
+	for _, f := range strings.Fields(uiLocales) {
+		if t, err := language.Parse(f); err == nil {
+			prefs = append(prefs, t)
 		}
 	}
 	if len(prefs) == 0 {
-		prefs, _, _ = language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+		prefs, _, _ = language.ParseAcceptLanguage(acceptLanguage)
 	}
 	_, i, conf := ps.matcher.Match(prefs...)
 	if conf == language.No {
