@@ -136,6 +136,7 @@ func runPropertyList(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error {
+	var theme property.Theme
 	var name, backchannel string
 	var origins, redirects, postLogout, claims multiFlag
 	var firstParty, notFirstParty, asJSON bool
@@ -150,6 +151,7 @@ func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error 
 		fs.BoolVar(&firstParty, "first-party", false, "the company's own app: skip the consent screen")
 		fs.BoolVar(&notFirstParty, "no-first-party", false, "ask people to consent before the client gets their claims")
 		fs.Var(&claims, "claim", "custom claim under the scope onramp:traits, as NAME=trait.path; repeatable. Replaces the set; --claim '' clears it")
+		themeFlags(fs, &theme)
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -170,6 +172,24 @@ func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error 
 	}
 	if set["origin"] {
 		up.Property.Origins = nonEmpty(origins)
+	}
+	if set["logo-url"] || set["color-primary"] || set["color-accent"] {
+		// Each flag changes its part of the theme; the others stay ('' clears one).
+		cur, err := a.properties.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		t := cur.Theme
+		if set["logo-url"] {
+			t.LogoURL = theme.LogoURL
+		}
+		if set["color-primary"] {
+			t.ColorPrimary = theme.ColorPrimary
+		}
+		if set["color-accent"] {
+			t.ColorAccent = theme.ColorAccent
+		}
+		up.Property.Theme = &t
 	}
 	var client auth.UpdateClientParams
 	clientSet := false
@@ -199,8 +219,8 @@ func runPropertyUpdate(ctx context.Context, args []string, out io.Writer) error 
 	if clientSet {
 		up.Client = &client
 	}
-	if up.Property.Name == nil && up.Property.Origins == nil && up.Client == nil {
-		return onramp.Errorf(onramp.EINVALID, "nothing to change: give --name, --origin, --redirect-uri, --post-logout-redirect-uri, --backchannel-logout-uri, --first-party, --no-first-party or --claim")
+	if up.Property.Name == nil && up.Property.Origins == nil && up.Property.Theme == nil && up.Client == nil {
+		return onramp.Errorf(onramp.EINVALID, "nothing to change: give --name, --origin, --redirect-uri, --post-logout-redirect-uri, --backchannel-logout-uri, --first-party, --no-first-party, --claim, --logo-url, --color-primary or --color-accent")
 	}
 	p, err := a.oauth.UpdateProperty(ctx, up)
 	if err != nil {

@@ -32,7 +32,7 @@ func commands() map[string]command {
 		"migrate":              {"migrate [flags]", "apply database migrations and exit", runMigrate},
 		"property create":      {"property create --name NAME [--origin URL]… [--redirect-uri URL]… [--public] [--first-party] [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--claim NAME=PATH]… [--logo-url URL] [--color-primary #RRGGBB] [--color-accent #RRGGBB] [--json]", "add a web property with its OpenID Connect client and print its keys", runPropertyCreate},
 		"property list":        {"property list [--json]", "list properties", runPropertyList},
-		"property update":      {"property update ID|NAME [--name NAME] [--origin URL]… [--redirect-uri URL]… [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--first-party|--no-first-party] [--claim NAME=PATH]… [--json]", "change a property and its OpenID Connect client", runPropertyUpdate},
+		"property update":      {"property update ID|NAME [--name NAME] [--origin URL]… [--redirect-uri URL]… [--post-logout-redirect-uri URL]… [--backchannel-logout-uri URL] [--first-party|--no-first-party] [--claim NAME=PATH]… [--logo-url URL] [--color-primary #RRGGBB] [--color-accent #RRGGBB] [--json]", "change a property and its OpenID Connect client", runPropertyUpdate},
 		"property revoke-key":  {"property revoke-key --property ID|NAME --key write|secret|client-secret [--json]", "replace a property's key or its client's secret", runPropertyRevoke},
 		"token create":         {"token create [--name NAME] [--role owner|admin|developer|marketer|support] [--json]", "make an API token for /api", runTokenCreate},
 		"token list":           {"token list [--json]", "list API tokens", runTokenList},

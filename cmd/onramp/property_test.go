@@ -230,3 +230,27 @@ func TestPropertyClaims(t *testing.T) {
 		t.Fatalf("claims after clearing = %v", got)
 	}
 }
+
+// TestPropertyUpdateTheme: each theme flag changes its part of the theme
+// and leaves the others; a bad colour changes nothing.
+func TestPropertyUpdateTheme(t *testing.T) {
+	c := newCLI(t)
+	c.ok(nil, "property", "create", "--name", "site", "--color-primary", "#112233", "--logo-url", "https://cdn.example.com/l.svg", "--json")
+	var up struct {
+		Theme struct {
+			LogoURL      string `json:"logo_url"`
+			ColorPrimary string `json:"color_primary"`
+			ColorAccent  string `json:"color_accent"`
+		} `json:"theme"`
+	}
+	c.ok(&up, "property", "update", "site", "--color-accent", "#ABCDEF", "--json")
+	if up.Theme.ColorPrimary != "#112233" || up.Theme.ColorAccent != "#abcdef" || up.Theme.LogoURL != "https://cdn.example.com/l.svg" {
+		t.Fatalf("theme after --color-accent = %+v", up.Theme)
+	}
+	c.fails("#rrggbb", "property", "update", "site", "--color-primary", "red")
+	up.Theme.LogoURL, up.Theme.ColorPrimary = "", "unset" // an empty logo is omitted from the JSON
+	c.ok(&up, "property", "update", "site", "--logo-url", "", "--json")
+	if up.Theme.LogoURL != "" || up.Theme.ColorPrimary != "#112233" {
+		t.Fatalf("theme after clearing the logo = %+v", up.Theme)
+	}
+}
