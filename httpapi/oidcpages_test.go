@@ -80,6 +80,14 @@ func TestConsentAndLogoutPages(t *testing.T) {
 		t.Fatalf("after consent was given: %d at %s, Location %q", p.status, p.url, loc)
 	}
 
+	// prompt=consent asks again although consent was given.
+	p = b.get(authorizePath(pc.Client.ID, "https://partner.example.com/cb", "st4", "") + "&prompt=consent")
+	wantAt(t, p, "/auth/consent")
+	p = b.submit(p.form(t, "/auth/consent"), "decision", "allow")
+	if loc := p.header.Get("Location"); !strings.Contains(loc, "code=") || !strings.Contains(loc, "state=st4") {
+		t.Fatalf("after allow with prompt=consent: %d Location %q", p.status, loc)
+	}
+
 	// Logout without an id_token_hint: a confirmation page, nothing ended yet.
 	q := url.Values{"client_id": {pc.Client.ID}, "post_logout_redirect_uri": {"https://partner.example.com/bye"}, "state": {"s9"}}
 	p = b.get("/oauth/end_session?" + q.Encode())

@@ -69,6 +69,16 @@ func (l *Login) finish(w http.ResponseWriter, r *http.Request, authRequestID str
 		l.fail(w, r, err)
 		return
 	}
+	// prompt=consent asks again even after consent was given (OIDC Core
+	// §3.1.2.1); first-party clients have no consent screen to show.
+	if !need && slices.Contains(ar.Prompt, "consent") {
+		c, err := l.P.oauth.Client(ctx, ar.ClientID)
+		if err != nil {
+			l.fail(w, r, err)
+			return
+		}
+		need = !c.FirstParty
+	}
 	if need {
 		if slices.Contains(ar.Prompt, "none") {
 			l.failRequest(w, r, authRequestID, ConsentRequired)
@@ -81,11 +91,18 @@ func (l *Login) finish(w http.ResponseWriter, r *http.Request, authRequestID str
 		http.Redirect(w, r, "/auth/consent?"+q.Encode(), http.StatusSeeOther)
 		return
 	}
+	l.complete(w, r, ar, sg)
+}
+
+// complete gives the request to the session and sends the browser on to
+// the client with its code.
+func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *auth.AuthRequest, sg SessionGrant) {
+	ctx := r.Context()
 	if err := l.Accounts.AddSessionClient(ctx, sg.SessionID, ar.ClientID); err != nil {
 		l.fail(w, r, err)
 		return
 	}
-	if err := l.P.FinishAuthRequest(ctx, w, r, authRequestID, sg); err != nil {
+	if err := l.P.FinishAuthRequest(ctx, w, r, ar.ID, sg); err != nil {
 		l.fail(w, r, err)
 	}
 }
@@ -164,7 +181,7 @@ func (l *Login) Decide(w http.ResponseWriter, r *http.Request, authRequestID str
 		l.fail(w, r, err)
 		return
 	}
-	l.finish(w, r, authRequestID, sg)
+	l.complete(w, r, ar, sg)
 }
 
 // FormActionOrigins are the origins of the request's client's redirect
