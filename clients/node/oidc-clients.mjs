@@ -13,15 +13,7 @@
 // exit 0: all checks passed; exit 1: any failure (the reasons are printed).
 
 import * as client from 'openid-client'
-
-function env(name) {
-  const v = process.env[name]
-  if (!v) {
-    console.error(`FAIL - environment variable ${name} is required`)
-    process.exit(1)
-  }
-  return v
-}
+import { env } from './env.mjs'
 
 const BASE = env('ONRAMP_URL').replace(/\/+$/, '')
 const EMAIL = env('ONRAMP_EMAIL')

@@ -10,20 +10,12 @@
 import zlib from 'node:zlib'
 import { Analytics } from '@segment/analytics-node'
 import RudderAnalytics from '@rudderstack/rudder-sdk-node'
+import { env } from './env.mjs'
 
 const SEGMENT_LIBRARY_NAME = '@segment/analytics-node'
 // rudder-sdk-node stamps context.library.name = 'analytics-node' (not its npm name),
 // see node_modules/@rudderstack/rudder-sdk-node/cjs/index.js enqueue().
 const RUDDER_LIBRARY_NAME = 'analytics-node'
-
-function env(name) {
-  const v = process.env[name]
-  if (!v) {
-    console.error(`FAIL - environment variable ${name} is required`)
-    process.exit(1)
-  }
-  return v
-}
 
 const BASE = env('ONRAMP_URL').replace(/\/+$/, '')
 const WRITE_KEY = env('ONRAMP_WRITE_KEY')
