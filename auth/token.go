@@ -164,6 +164,22 @@ const (
 	RevokeSessions Permission = "sessions:revoke"
 )
 
+// AllPermissions lists every Permission, so that a caller can be told what
+// its role may do (the console's who-am-I shows only what the role may
+// use). A new Permission is added here too.
+var AllPermissions = []Permission{ReadPeople, WritePeople, ManageProperties, ReadProperties, ManageTokens, ReadAudit, ManageAuthSettings, ManageStaff, RevokeSessions}
+
+// PermissionsOf lists the permissions role holds, in AllPermissions order.
+func PermissionsOf(role string) []Permission {
+	out := []Permission{}
+	for _, p := range AllPermissions {
+		if Allows(role, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Allows reports whether role may do p. Least privilege: support reads
 // people and ends their sessions, marketers change people, developers run
 // properties, admins and owners everything (the audit log, tokens, staff and

@@ -237,7 +237,12 @@ func TestOwnerSetupLinkAtFirstStart(t *testing.T) {
 		t.Fatalf("GET the owner link: %d\n%s", p.status, p.body)
 	}
 	p = w.submit(p, "/setup/owner", "email", "owner@example.com", "password", "a founder's long passphrase")
-	if p.status != http.StatusOK || p.url.Path != "/account" || ddAfter(p.doc, "Staff role") != "owner" {
+	// The owner lands in the console; the account page shows the role.
+	if p.status != http.StatusOK || p.url.Path != "/admin" {
+		t.Fatalf("owner setup: %d at %s:\n%s", p.status, p.url, p.body)
+	}
+	p = w.get(n.URL + "/account")
+	if p.status != http.StatusOK || ddAfter(p.doc, "Staff role") != "owner" {
 		t.Fatalf("owner setup: %d at %s:\n%s", p.status, p.url, p.body)
 	}
 	// The link works once.

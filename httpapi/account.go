@@ -227,6 +227,10 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.pages.newView(r, "title_setup")
+	if v.ReturnTo == "" {
+		// The owner's first stop is the console.
+		v.ReturnTo = "/admin"
+	}
 	v.Token = token
 	v.CSRF = s.Accounts.CSRFToken(formBinding(s.formNonce(w, r)))
 	s.render(w, r, http.StatusOK, "setup", v)

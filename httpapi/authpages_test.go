@@ -253,7 +253,9 @@ func TestOwnerSetupAndStaffSession(t *testing.T) {
 	p := b.get(u.RequestURI())
 	wantAt(t, p, "/setup/owner")
 	p = b.submit(p.form(t, "/setup/owner"), "email", "owner@example.com", "password", "a long founder passphrase")
-	wantAt(t, p, "/account")
+	// The owner lands in the console.
+	wantAt(t, p, "/admin")
+	p = b.get("/account")
 	if f := accountFacts(t, p); f["Staff role"] != "owner" {
 		t.Errorf("account page after setup: %v", f)
 	}

@@ -65,3 +65,13 @@ func MatchedPattern(s *Server, r *http.Request) string {
 	_, pattern := s.mux.Handler(r)
 	return pattern
 }
+
+// ConsolePages lists the console's page table as {pattern, permission}
+// pairs, for the test that compares it with app.js.
+func ConsolePages() [][2]string {
+	var out [][2]string
+	for _, p := range consolePages {
+		out = append(out, [2]string{p.Pattern, string(p.Perm)})
+	}
+	return out
+}

@@ -342,7 +342,7 @@ func TestStaffMFARequiredOnTheAPI(t *testing.T) {
 	}
 	b := s.browser()
 	p := b.get(link[strings.Index(link, "/setup/"):])
-	wantAt(t, b.submit(p.form(t, "/setup/owner"), "email", "owner@example.com", "password", "a long founder passphrase"), "/account")
+	wantAt(t, b.submit(p.form(t, "/setup/owner"), "email", "owner@example.com", "password", "a long founder passphrase"), "/admin")
 	if r := s.sessionAPI(b, http.MethodGet, "/api/people", "", nil); r.status != http.StatusOK {
 		t.Fatalf("staff session before the rule: %d %s", r.status, r.body)
 	}

@@ -420,5 +420,5 @@ func oaAnswersJSON(o map[string]any) bool {
 }
 
 func oaHostedPage(path string) bool {
-	return strings.HasPrefix(path, "/auth/") || path == "/account" || strings.HasPrefix(path, "/account/") || strings.HasPrefix(path, "/setup/")
+	return strings.HasPrefix(path, "/auth/") || path == "/admin" || strings.HasPrefix(path, "/admin/") || path == "/account" || strings.HasPrefix(path, "/account/") || strings.HasPrefix(path, "/setup/")
 }

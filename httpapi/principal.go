@@ -141,7 +141,7 @@ func actor(r *http.Request) string {
 func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	if p.Token != nil {
-		writeJSON(w, http.StatusOK, map[string]any{"kind": "token", "role": p.Role, "token": p.Token})
+		writeJSON(w, http.StatusOK, map[string]any{"kind": "token", "role": p.Role, "permissions": auth.PermissionsOf(p.Role), "token": p.Token})
 		return
 	}
 	acc, err := s.Accounts.AccountOfPerson(r.Context(), p.Session.PersonID)
@@ -150,7 +150,7 @@ func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"kind": "session", "role": p.Role, "session": p.Session, "account": acc, "csrf_token": s.Accounts.CSRFToken(p.Session.ID),
+		"kind": "session", "role": p.Role, "permissions": auth.PermissionsOf(p.Role), "session": p.Session, "account": acc, "csrf_token": s.Accounts.CSRFToken(p.Session.ID),
 	})
 }
 

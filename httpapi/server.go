@@ -78,6 +78,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	pages   *pageSet
+	console *consoleSet
 	// cop is the first CSRF layer of cookie-authenticated unsafe requests.
 	cop      *http.CrossOriginProtection
 	draining atomic.Bool
@@ -88,7 +89,7 @@ type Server struct {
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{Config: cfg, log: cfg.Log, mux: http.NewServeMux(), pages: loadPages(), cop: http.NewCrossOriginProtection()}
+	s := &Server{Config: cfg, log: cfg.Log, mux: http.NewServeMux(), pages: loadPages(), console: loadConsole(), cop: http.NewCrossOriginProtection()}
 	s.metrics = cfg.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics(cfg.Registry)
@@ -171,6 +172,8 @@ func (s *Server) routes() {
 	s.oidcPageRoutes(m)
 	s.mfaPageRoutes(m)
 	s.headlessRoutes(m)
+	// The staff console.
+	s.consoleRoutes(m)
 	// OpenID Connect provider. Registered whether or not one is
 	// configured, so the routes (and their documentation) do not depend
 	// on configuration.

@@ -58,7 +58,7 @@ func TestStaffAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := ownerB.get(link[strings.Index(link, "/setup/"):])
-	wantAt(t, ownerB.submit(p.form(t, "/setup/owner"), "email", "owner@example.com", "password", "a long founder passphrase"), "/account")
+	wantAt(t, ownerB.submit(p.form(t, "/setup/owner"), "email", "owner@example.com", "password", "a long founder passphrase"), "/admin")
 	ownerID := s.personOf(identity.Email, "owner@example.com")
 	annB, bobB := s.browser(), s.browser()
 	wantAt(t, annB.signUp("ann@example.com", "ann's long passphrase", ""), "/account")
