@@ -403,6 +403,12 @@ func TestHeadlessPasskey(t *testing.T) {
 	if r, _, _ := st.step(f, "passkey", json.RawMessage(`{"id":"x","type":"public-key"}`)); r.status != http.StatusBadRequest {
 		t.Errorf("passkey before options = %d %s", r.status, r.body)
 	}
+	for _, path := range []string{"passkey/options", "passkey", "recover", "new-password"} {
+		pre := s.do(http.MethodOptions, "/api/auth/flows/"+f.FlowID+"/"+path, nil, "Origin", shopOrigin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, content-type")
+		if pre.status != http.StatusNoContent || pre.header.Get("Access-Control-Allow-Origin") != shopOrigin {
+			t.Errorf("preflight of %s from the site = %d %v", path, pre.status, pre.header)
+		}
+	}
 	r, _, _ = st.step(f, "passkey/options", nil)
 	if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != shopOrigin {
 		t.Fatalf("passkey/options = %d %v %s", r.status, r.header, r.body)
