@@ -72,6 +72,9 @@ type stackOptions struct {
 	// oidc mounts the real OpenID Connect provider, with the server's own
 	// URL as the issuer and public URL, as `onramp serve` does.
 	oidc bool
+	// hostname serves the oidc stack as http://localhost:<port> instead of
+	// 127.0.0.1: passkeys need a host name for their relying party id.
+	hostname bool
 }
 
 func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
@@ -81,8 +84,12 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	var handler http.Handler
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	publicURL, issuer := opt.publicURL, "http://onramp.test:8080"
+	base := hs.URL
 	if opt.oidc {
-		publicURL, issuer = hs.URL, hs.URL
+		if opt.hostname {
+			base = strings.Replace(hs.URL, "://127.0.0.1:", "://localhost:", 1)
+		}
+		publicURL, issuer = base, base
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
@@ -179,7 +186,7 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 			t.Errorf("close: %v", err)
 		}
 	})
-	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens,
+	s := &testStack{t: t, db: db, url: base, events: evs, ids: ids, props: props, tokens: tokens,
 		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
