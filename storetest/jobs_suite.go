@@ -308,7 +308,10 @@ func testImportResume(t *testing.T, e *env) {
 	first := e.jobService(&pausingIngester{Ingester: ingest, n: 6}, 100)
 	ctx, stop := context.WithCancel(e.ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); first.NewRunner(jobs.RunnerConfig{Name: "run_first", Poll: 10 * time.Millisecond}).Run(ctx) }()
+	go func() {
+		defer close(done)
+		first.NewRunner(jobs.RunnerConfig{Name: "run_first", Poll: 10 * time.Millisecond}).Run(ctx)
+	}()
 	waitJob(t, svc, up.Job.ID, func(j *jobs.Job) bool { return j.RowsDone >= 600 })
 	stop()
 	<-done
