@@ -12,7 +12,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/live"
 	"github.com/onramp-dev/onramp/oidcop"
 	"github.com/onramp-dev/onramp/property"
 	"github.com/onramp-dev/onramp/sqlite"
@@ -50,6 +53,10 @@ type testStack struct {
 	// with stackOptions.oidc (then login is nil and the pages finish
 	// sign-ins through oidcop.Login).
 	provider *oidcop.Provider
+	// hub feeds GET /api/live, from the bus the events publisher fills.
+	hub *live.Hub
+	// srv is the handler behind url.
+	srv *httpapi.Server
 	// prop is a property that accepts any origin; owner an owner API token.
 	prop  *property.Created
 	owner string
@@ -72,6 +79,8 @@ type stackOptions struct {
 	// oidc mounts the real OpenID Connect provider, with the server's own
 	// URL as the issuer and public URL, as `onramp serve` does.
 	oidc bool
+	// liveHeartbeat spaces the live stream's comment lines (default 15 s).
+	liveHeartbeat time.Duration
 }
 
 func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
@@ -95,17 +104,22 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	clock := onramp.SystemClock{}
 	reg := prometheus.NewRegistry()
 	metrics := httpapi.NewMetrics(reg)
+	bus := inmem.NewBus(log)
 	evs := events.NewService(events.Config{
 		Read: db.Reader(),
 		InTx: func(ctx context.Context, fn func(events.Store) error) error {
 			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 		},
-		Clock: clock, Log: log, Bus: inmem.NewBus(log), Metrics: metrics, IsRetryable: sqlite.IsRetryable,
+		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: sqlite.IsRetryable,
 	})
 	ids := identity.NewService(db.Reader(), func(ctx context.Context, fn func(identity.Store) error) error {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}, clock, log)
 	evs.ConnectIdentity(ids)
+	hub, err := live.New(live.Config{Bus: bus, Roots: ids, Clock: clock, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
 	oauth, err := auth.NewOAuth(auth.OAuthConfig{
@@ -161,7 +175,7 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	cfg := httpapi.Config{
 		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
-		PublicURL: publicURL,
+		PublicURL: publicURL, Live: hub, LiveHeartbeat: opt.liveHeartbeat,
 	}
 	if provider != nil {
 		cfg.OIDC = provider
@@ -169,18 +183,23 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	srv = httpapi.New(cfg)
 	handler = srv
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); evs.Run(runCtx) }()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); evs.Run(runCtx) }()
+	go func() { defer wg.Done(); _ = evs.NewPublisher().Run(runCtx) }()
+	go func() { defer wg.Done(); hub.Run(runCtx) }()
 	t.Cleanup(func() {
+		// As serve does at shutdown: open live streams end first.
+		hub.Close()
 		hs.Close()
 		cancel()
-		<-done
+		wg.Wait()
 		if err := db.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	})
 	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens,
-		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider}
+		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider, hub: hub, srv: srv}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
 	return s

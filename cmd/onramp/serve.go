@@ -18,6 +18,7 @@ import (
 	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/live"
 	"github.com/onramp-dev/onramp/web"
 )
 
@@ -73,12 +74,18 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	outbox.Logout = logouts
+	// The live feed subscribes before the publisher starts, so it sees
+	// everything published from now on.
+	hub, err := live.New(live.Config{Bus: bus, Roots: a.identity, Clock: a.clock, Log: log})
+	if err != nil {
+		return err
+	}
 
 	srv = httpapi.New(httpapi.Config{
 		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth,
 		OIDC: provider, Login: login,
 		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
-		Ready: a.eng.ping,
+		Ready: a.eng.ping, Live: hub,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -93,6 +100,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
+	// Live streams never end by themselves: Shutdown would wait for them
+	// until its deadline. Closing the hub when it begins ends them.
+	hs.RegisterOnShutdown(hub.Close)
 
 	// The committer and the publisher outlive the HTTP server: in-flight
 	// requests wait for their commit during shutdown.
@@ -102,7 +112,8 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.eng.background(workCtx, log) }()
 	}
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); hub.Run(workCtx) }()
 	go func() { defer wg.Done(); a.oauth.RunUpkeep(workCtx) }()
 	go func() { defer wg.Done(); a.events.Run(workCtx) }()
 	go func() { defer wg.Done(); outbox.Run(workCtx) }()
