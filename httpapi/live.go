@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onramp-dev/onramp"
+	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/live"
 )
 
@@ -86,6 +87,11 @@ func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
+			// A token revoked or a staff member removed while the stream
+			// is open stops receiving within one heartbeat.
+			if _, err := s.authorize(r, auth.ReadPeople); err != nil {
+				return
+			}
 			buf.WriteString(": keep-alive\n\n")
 		case it, ok := <-st.C:
 			if !ok {

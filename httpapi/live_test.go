@@ -108,6 +108,21 @@ func (st *sseStream) next() sseMessage {
 	}
 }
 
+// ends reports whether the server ends the stream within d.
+func (st *sseStream) ends(d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		select {
+		case _, ok := <-st.msgs:
+			if !ok {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}
+
 // quiet fails if a message other than a comment arrives within d.
 func (st *sseStream) quiet(d time.Duration) {
 	st.t.Helper()
@@ -259,8 +274,9 @@ func TestLiveStreamAuth(t *testing.T) {
 }
 
 // TestLiveStreamHeartbeatAndShutdown: idle streams get comment lines,
-// outlive the server's read and write timeouts, and end when the hub
-// closes (as serve does when shutdown begins).
+// outlive the server's read and write timeouts, end when their token is
+// revoked, and end when the hub closes (as serve does when shutdown
+// begins).
 func TestLiveStreamHeartbeatAndShutdown(t *testing.T) {
 	s := newTestStackWith(t, stackOptions{publicURL: "http://onramp.test:8080", liveHeartbeat: 50 * time.Millisecond})
 	// serve's timeouts, shrunk: without lifting them the stream would be
@@ -283,13 +299,18 @@ func TestLiveStreamHeartbeatAndShutdown(t *testing.T) {
 			t.Fatalf("%d heartbeats in 5 s", comments)
 		}
 	}
+	// A revoked token's stream ends at its next heartbeat.
+	id, secret := s.newToken("leaving", auth.RoleSupport)
+	revoked := s.openLive(t, "/api/live", "Authorization", "Bearer "+secret)
+	if err := s.tokens.Revoke(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if !revoked.ends(5 * time.Second) {
+		t.Fatal("the stream of a revoked token is still open")
+	}
+
 	s.hub.Close()
-	select {
-	case _, ok := <-st.msgs:
-		for ok {
-			_, ok = <-st.msgs
-		}
-	case <-time.After(5 * time.Second):
+	if !st.ends(5 * time.Second) {
 		t.Fatal("stream still open after the hub closed")
 	}
 	wantProblem(t, s.api(s.owner, http.MethodGet, "/api/live", nil), http.StatusServiceUnavailable)
