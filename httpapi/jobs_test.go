@@ -331,6 +331,9 @@ func TestJobPermissionsAndCancel(t *testing.T) {
 	var up uploadJSON
 	s.upload(marketer, "email\na@example.com\n").json(t, &up)
 	wantProblem(t, s.api(support, http.MethodPost, "/api/imports/"+up.Job.ID+"/start", `{"mapping":{"email":"identifier:email"}}`), http.StatusForbidden)
+	// Job ids order by their millisecond (then at random): the export
+	// must be a millisecond newer to be listed first.
+	time.Sleep(2 * time.Millisecond)
 	var ex jobJSON
 	s.api(marketer, http.MethodPost, "/api/exports", map[string]string{"kind": "events", "format": "csv"}).json(t, &ex)
 	ex = s.waitJob(marketer, ex.ID)

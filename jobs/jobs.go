@@ -154,6 +154,14 @@ type ClaimParams struct {
 	OnlyID string
 }
 
+// ExpireParams says which jobs are old enough to delete with their files:
+// uploads never started since UnstartedBefore, and jobs that finished
+// before FinishedBefore.
+type ExpireParams struct {
+	UnstartedBefore time.Time
+	FinishedBefore  time.Time
+}
+
 // Store is what the job rules need from an engine.
 type Store interface {
 	CreateJob(ctx context.Context, j *Job) error
@@ -168,6 +176,9 @@ type Store interface {
 	// ended) as running for p.Runner and returns it; nil when there is
 	// none. Two runners never get the same job from concurrent calls.
 	ClaimJob(ctx context.Context, p ClaimParams) (*Job, error)
+	// DeleteExpiredJobs deletes the jobs p selects, with their chunks and
+	// rejected rows, and returns how many jobs it deleted.
+	DeleteExpiredJobs(ctx context.Context, p ExpireParams) (int, error)
 	PutChunk(ctx context.Context, c *Chunk) error
 	// Chunk returns a chunk, or ENOTFOUND past the last one.
 	Chunk(ctx context.Context, jobID, part string, seq int) (*Chunk, error)

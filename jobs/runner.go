@@ -23,7 +23,17 @@ type RunnerConfig struct {
 	// another runner may take the job over (default 30 s). A batch takes
 	// well under a second, so only a dead or stuck runner loses its jobs.
 	Lease time.Duration
+	// KeepFinished is how long a finished job keeps its files (the export,
+	// the upload, the rejected rows) before it is deleted (default 7 days):
+	// they hold people's data, which should not outlive its use.
+	KeepFinished time.Duration
+	// KeepUnstarted is how long an upload waits to be started before it is
+	// deleted (default 24 hours); an abandoned preview holds up to 50 MB.
+	KeepUnstarted time.Duration
 }
+
+// expireEvery is how often a runner deletes expired jobs.
+const expireEvery = time.Hour
 
 // Runner works through queued jobs one at a time.
 type Runner struct {
@@ -42,6 +52,12 @@ func (s *Service) NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	if cfg.KeepFinished <= 0 {
+		cfg.KeepFinished = 7 * 24 * time.Hour
+	}
+	if cfg.KeepUnstarted <= 0 {
+		cfg.KeepUnstarted = 24 * time.Hour
+	}
 	return &Runner{s: s, cfg: cfg}
 }
 
@@ -52,7 +68,14 @@ var errLost = errors.New("jobs: claim lost")
 // Run claims and works on jobs until ctx ends. A job in progress at that
 // moment is queued again, from its last checkpoint, for the next start.
 func (r *Runner) Run(ctx context.Context) {
+	var expired time.Time
 	for ctx.Err() == nil {
+		if now := r.s.cfg.Clock.Now(); now.Sub(expired) >= expireEvery {
+			expired = now
+			if _, err := r.Expire(ctx); err != nil && ctx.Err() == nil {
+				r.s.cfg.Log.Warn("jobs: expire", "err", err)
+			}
+		}
 		j, err := r.claim(ctx, "")
 		if err != nil {
 			if ctx.Err() == nil {
@@ -69,6 +92,26 @@ func (r *Runner) Run(ctx context.Context) {
 		case <-time.After(r.cfg.Poll):
 		}
 	}
+}
+
+// Expire deletes the jobs whose retention has ended (see KeepFinished and
+// KeepUnstarted) with their files, and returns how many it deleted.
+func (r *Runner) Expire(ctx context.Context) (int, error) {
+	now := r.s.cfg.Clock.Now()
+	p := ExpireParams{UnstartedBefore: now.Add(-r.cfg.KeepUnstarted), FinishedBefore: now.Add(-r.cfg.KeepFinished)}
+	var n int
+	err := r.s.cfg.InTx(ctx, func(st Store) error {
+		var err error
+		n, err = st.DeleteExpiredJobs(ctx, p)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("jobs: expire: %w", err)
+	}
+	if n > 0 {
+		r.s.cfg.Log.Info("jobs: deleted expired jobs", "count", n)
+	}
+	return n, nil
 }
 
 // RunJob works on one job until it finishes (here or on another node) or

@@ -105,6 +105,21 @@ func (q *Queries) UpdateJob(ctx context.Context, j *jobs.Job) error {
 	return nil
 }
 
+// DeleteExpiredJobs deletes the selected jobs and their files in one
+// statement: the data-modifying CTEs all see the same snapshot.
+func (q *Queries) DeleteExpiredJobs(ctx context.Context, p jobs.ExpireParams) (int, error) {
+	tag, err := q.x.Exec(ctx, `WITH expired AS (
+			SELECT id FROM jobs WHERE (status = 'uploaded' AND created_at < $1)
+				OR (status IN ('done', 'failed', 'cancelled') AND finished_at < $2)),
+		chunks AS (DELETE FROM job_chunks WHERE job_id IN (SELECT id FROM expired)),
+		rejections AS (DELETE FROM job_rejections WHERE job_id IN (SELECT id FROM expired))
+		DELETE FROM jobs WHERE id IN (SELECT id FROM expired)`, ts(p.UnstartedBefore), ts(p.FinishedBefore))
+	if err != nil {
+		return 0, fmt.Errorf("postgres: expire jobs: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // ClaimJob locks the oldest runnable job with FOR UPDATE SKIP LOCKED: a
 // node claiming at the same moment skips the locked row and takes the
 // next, instead of waiting for it or both getting it.

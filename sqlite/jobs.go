@@ -131,6 +131,28 @@ func (q *Queries) ClaimJob(ctx context.Context, p jobs.ClaimParams) (*jobs.Job, 
 	return j, nil
 }
 
+// DeleteExpiredJobs deletes the selected jobs and their files; the
+// child rows go first, selected by the same condition.
+func (q *Queries) DeleteExpiredJobs(ctx context.Context, p jobs.ExpireParams) (int, error) {
+	const expired = `SELECT id FROM jobs WHERE (status = 'uploaded' AND created_at < ?)
+		OR (status IN ('done', 'failed', 'cancelled') AND finished_at < ?)`
+	args := []any{micros(p.UnstartedBefore), micros(p.FinishedBefore)}
+	for _, table := range []string{"job_chunks", "job_rejections"} {
+		if _, err := q.x.ExecContext(ctx, `DELETE FROM `+table+` WHERE job_id IN (`+expired+`)`, args...); err != nil {
+			return 0, fmt.Errorf("sqlite: expire %s: %w", table, err)
+		}
+	}
+	res, err := q.x.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (`+expired+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: expire jobs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: expire jobs: %w", err)
+	}
+	return int(n), nil
+}
+
 func (q *Queries) PutChunk(ctx context.Context, c *jobs.Chunk) error {
 	_, err := q.x.ExecContext(ctx, `INSERT INTO job_chunks (job_id, part, seq, first_row, row_count, data) VALUES (?, ?, ?, ?, ?, ?)`,
 		c.JobID, c.Part, c.Seq, c.FirstRow, c.Rows, nonNilBytes(c.Data))

@@ -46,6 +46,60 @@ func (e *env) claimBulk(t *testing.T, p jobs.ClaimParams) *jobs.Job {
 }
 
 var jobTests = []test{
+	{"Jobs/DeleteExpired", func(t *testing.T, e *env) {
+		finished := func(id, status string, d time.Duration) *jobs.Job {
+			j := newBulkJob(id, status)
+			f := at(d)
+			j.FinishedAt = &f
+			return j
+		}
+		uploadedOld, uploadedNew := newBulkJob("job_1", jobs.StatusUploaded), newBulkJob("job_2", jobs.StatusUploaded)
+		uploadedNew.CreatedAt = at(2 * time.Hour)
+		e.createJobs(t, uploadedOld, uploadedNew,
+			finished("job_3", jobs.StatusDone, time.Hour), finished("job_4", jobs.StatusFailed, time.Hour),
+			finished("job_5", jobs.StatusCancelled, time.Hour), finished("job_6", jobs.StatusDone, 3*time.Hour),
+			newBulkJob("job_7", jobs.StatusQueued), newBulkJob("job_8", jobs.StatusRunning))
+		e.tx(t, func(s Store) error {
+			for _, id := range []string{"job_1", "job_3", "job_6", "job_7"} {
+				if err := s.PutChunk(e.ctx, &jobs.Chunk{JobID: id, Part: jobs.PartInput, Seq: 0, FirstRow: 1, Rows: 1, Data: []byte("a@x.com\n")}); err != nil {
+					return err
+				}
+			}
+			return s.AddRejectedRows(e.ctx, []*jobs.RejectedRow{{JobID: "job_3", Row: 1, Reason: "bad", Fields: []string{"x"}}})
+		})
+		var n int
+		e.tx(t, func(s Store) error {
+			var err error
+			// Old queued and running jobs are work in progress: never expired.
+			n, err = s.DeleteExpiredJobs(e.ctx, jobs.ExpireParams{UnstartedBefore: at(time.Hour), FinishedBefore: at(2 * time.Hour)})
+			return err
+		})
+		if n != 4 {
+			t.Errorf("deleted %d jobs, want 4 (job_1, job_3, job_4, job_5)", n)
+		}
+		left, err := e.Reader().ListJobs(e.ctx, jobs.ListQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, j := range left {
+			ids = append(ids, j.ID)
+		}
+		if got := strings.Join(ids, ","); got != "job_8,job_7,job_6,job_2" {
+			t.Errorf("jobs left = %s, want job_8,job_7,job_6,job_2", got)
+		}
+		for _, id := range []string{"job_1", "job_3"} {
+			if _, err := e.Reader().Chunk(e.ctx, id, jobs.PartInput, 0); onramp.ErrorCode(err) != onramp.ENOTFOUND {
+				t.Errorf("%s's chunk: err = %v, want ENOTFOUND (deleted with its job)", id, err)
+			}
+		}
+		if rows, err := e.Reader().RejectedRows(e.ctx, "job_3", 0, 10); err != nil || len(rows) != 0 {
+			t.Errorf("job_3's rejected rows = %d (err %v), want none", len(rows), err)
+		}
+		if c, err := e.Reader().Chunk(e.ctx, "job_6", jobs.PartInput, 0); err != nil || c == nil {
+			t.Errorf("job_6's chunk (finished after the cut) is gone: %v", err)
+		}
+	}},
 	{"Jobs/RoundTrip", func(t *testing.T, e *env) {
 		j := newBulkJob("job_1", jobs.StatusUploaded)
 		j.Headers = []string{"e-mail", "naïve \x00 column", ""}
