@@ -24,8 +24,9 @@ export default async function render(ctx) {
   const inviteCard = h('section', { class: 'card', 'aria-labelledby': 'invite-title' });
   const mfaCard = ctx.can('auth:settings') ? h('section', { class: 'card', 'aria-labelledby': 'mfa-title' }) : null;
 
-  const roleSelect = (id, value, attrs = {}) => h('select', { id, name: id, ...attrs },
-    roles.map(([r, label]) => h('option', { value: r, selected: r === value }, label)));
+  // Lists name the role; the invitation form says what each one may do.
+  const roleSelect = (id, value, attrs = {}, long = false) => h('select', { id, name: id, ...attrs },
+    roles.map(([r, label]) => h('option', { value: r, selected: r === value, title: label }, long ? label : r)));
 
   const drawList = async () => {
     const res = await ctx.get('/api/staff', null, { signal: ctx.signal });
@@ -90,7 +91,7 @@ export default async function render(ctx) {
     const out = h('div', { id: 'invite-result', role: 'status' });
     const form = h('form', { id: 'invite-form', class: 'filters' },
       h('div', { class: 'field grow' }, h('label', { for: 'invite-email' }, 'Email'), email),
-      field('invite-role', 'Role', roleSelect('invite-role', 'support')),
+      field('invite-role', 'Role', roleSelect('invite-role', 'support', {}, true)),
       h('div', { class: 'field' }, h('button', { type: 'submit', id: 'invite-submit' }, 'Invite')));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -156,7 +157,7 @@ export default async function render(ctx) {
       h('h2', { id: 'mfa-title' }, 'Sign-in security'),
       h('div', { class: 'field check' }, h('label', { for: 'staff-mfa' }, box, ' Require a second factor (authenticator app or passkey) for staff'), status),
       h('p', { class: 'hint', id: 'staff-mfa-hint' }, owner
-        ? 'Staff without one are asked to set it up at their next sign-in.'
+        ? 'Staff who signed in without one are refused by the console and the API until they add an authenticator app or a passkey on their account page and sign in with it.'
         : 'Only an owner can change this.'));
   };
 
