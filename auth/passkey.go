@@ -384,21 +384,25 @@ func (s *Accounts) RemovePasskey(ctx context.Context, p PasskeyParams) (*Grant, 
 // PasskeyLoginParams begins a passkey sign-in on a sign-in flow.
 type PasskeyLoginParams struct {
 	FlowRef string
-	Info    RequestInfo
+	// Origin is the web origin of the page that asks the authenticator,
+	// when it is not Onramp's own (the headless API: a property's page).
+	// The ceremony then accepts an answer from that origin alone.
+	Origin string
+	Info   RequestInfo
 }
 
 // BeginPasskeyLogin returns the options for navigator.credentials.get: a
 // discoverable login (no allow list, so no email is needed and none is
 // revealed). The challenge waits in the flow until FinishPasskeyLogin.
 func (s *Accounts) BeginPasskeyLogin(ctx context.Context, p PasskeyLoginParams) (*protocol.CredentialAssertion, error) {
-	wa, err := s.webAuthn()
+	wa, opts, err := s.webAuthnOn(p.Origin)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.checkAttempt(ctx, p.Info, ""); err != nil {
 		return nil, err
 	}
-	assertion, challenge, err := wa.BeginDiscoverableLogin()
+	assertion, challenge, err := wa.BeginDiscoverableLogin(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("auth: passkey options: %w", err)
 	}

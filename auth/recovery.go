@@ -88,22 +88,46 @@ type ResetPasswordParams struct {
 // knew the old password is signed out everywhere) and signs this browser
 // in afresh with the factors the flow proved.
 func (s *Accounts) ResetPassword(ctx context.Context, p ResetPasswordParams) (*Step, *Grant, error) {
-	f, err := s.Flow(ctx, p.FlowRef)
+	var g *Grant
+	step, err := s.resetPassword(ctx, p, func(ctx context.Context, st TxStore, f *Flow) (err error) {
+		g, err = s.complete(ctx, st, f, p.Info)
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
+	return step, g, nil
+}
+
+// ResetPasswordForTicket is ResetPassword for the headless API, whose
+// caller is a site's script and must not get a session: the password
+// changes and every session ends just the same, but the flow is left
+// done, for IssueTicket, and the browser gets its new session when it
+// brings the ticket to Onramp (RedeemTicket).
+func (s *Accounts) ResetPasswordForTicket(ctx context.Context, p ResetPasswordParams) (*Step, error) {
+	return s.resetPassword(ctx, p, func(ctx context.Context, st TxStore, f *Flow) error {
+		return st.UpdateFlow(ctx, f)
+	})
+}
+
+// resetPassword sets the new password inside a transaction in which
+// finish then ends the done flow (a session, or a flow kept for a ticket).
+func (s *Accounts) resetPassword(ctx context.Context, p ResetPasswordParams, finish func(context.Context, TxStore, *Flow) error) (*Step, error) {
+	f, err := s.Flow(ctx, p.FlowRef)
+	if err != nil {
+		return nil, err
+	}
 	if f.Kind != FlowRecovery || f.Step != StepNewPassword || f.PersonID == "" {
-		return nil, nil, errNotRecovery
+		return nil, errNotRecovery
 	}
 	if err := CheckPassword(p.Password, f.Email); err != nil {
-		return nil, nil, inField(FieldPassword, err)
+		return nil, inField(FieldPassword, err)
 	}
 	phc, err := s.cfg.Hasher.Hash(ctx, NormalizePassword(p.Password))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var step *Step
-	var g *Grant
 	var revoked []string
 	err = s.cfg.InTx(ctx, func(st TxStore) error {
 		f, err := s.flow(ctx, st, p.FlowRef)
@@ -139,16 +163,15 @@ func (s *Accounts) ResetPassword(ctx context.Context, p ResetPasswordParams) (*S
 		// factor when the account has one) make the new session.
 		f.Step = StepDone
 		step = &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}
-		g, err = s.complete(ctx, st, f, p.Info)
-		return err
+		return finish(ctx, st, f)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("auth: reset password: %w", err)
+		return nil, fmt.Errorf("auth: reset password: %w", err)
 	}
 	for _, id := range revoked {
 		s.sessions.forget(id)
 	}
-	return step, g, nil
+	return step, nil
 }
 
 // revokeAllOf ends every live session of the account's person except

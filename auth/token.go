@@ -162,6 +162,11 @@ const (
 	ManageStaff Permission = "staff:manage"
 	// RevokeSessions is ending other people's sessions.
 	RevokeSessions Permission = "sessions:revoke"
+	// ExportPeople is taking everyone's data away in one file (exports of
+	// people and events). Apart from people:read because reading a profile
+	// to help one person is not copying all of them: support may do the
+	// first, not the second.
+	ExportPeople Permission = "people:export"
 )
 
 // AllPermissions lists every Permission, so that a caller can be told what
@@ -192,7 +197,7 @@ func Allows(role string, p Permission) bool {
 	case RoleDeveloper:
 		return p != ManageTokens && p != ReadAudit && p != ManageAuthSettings && p != ManageStaff && p != RevokeSessions
 	case RoleMarketer:
-		return p == ReadPeople || p == WritePeople || p == ReadProperties
+		return p == ReadPeople || p == WritePeople || p == ReadProperties || p == ExportPeople
 	case RoleSupport:
 		return p == ReadPeople || p == ReadProperties || p == RevokeSessions
 	}

@@ -86,6 +86,9 @@ type Result struct {
 	// sender holding only the public write key must not learn that a given
 	// email or user id is suppressed, so transports report them as accepted.
 	Suppressed int `json:"-"`
+	// SuppressedIndexes are the batch positions of those events, for
+	// callers that answer to staff (a CSV import reports them per row).
+	SuppressedIndexes []int `json:"-"`
 }
 
 // NewService returns a Service; call Run to start committing.
@@ -365,6 +368,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 							Code: CodeSuppressed, Reason: "Events from this person are suppressed at their request.",
 						})
 						results[sl.req].Suppressed++
+						results[sl.req].SuppressedIndexes = append(results[sl.req].SuppressedIndexes, sl.p.Index)
 						continue
 					}
 					kept = append(kept, sl)

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,14 +46,21 @@ func (s *Server) headlessRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+flowsPath+"/{id}/code/verify", s.flowVerifyCode)
 	m.HandleFunc("POST "+flowsPath+"/{id}/signup", s.flowSignUp)
 	m.HandleFunc("POST "+flowsPath+"/{id}/resend", s.flowResend)
+	m.HandleFunc("POST "+flowsPath+"/{id}/recover", s.flowRecover)
+	m.HandleFunc("POST "+flowsPath+"/{id}/new-password", s.flowNewPassword)
+	m.HandleFunc("POST "+flowsPath+"/{id}/passkey/options", s.flowPasskeyOptions)
+	m.HandleFunc("POST "+flowsPath+"/{id}/passkey", s.flowPasskey)
 	m.HandleFunc("OPTIONS "+flowsPath+"/{id}/{step...}", s.headlessPreflight)
 	m.HandleFunc("GET /auth/continue", s.continuePage)
+	m.HandleFunc("GET /.well-known/webauthn", s.relatedOrigins)
 }
 
-// nextSteps are the steps a new flow offers, as paths under the flow.
+// nextSteps are the steps a new flow offers, as paths under the flow
+// (a sign-in offers "passkey/options" too when the server has passkeys).
 var nextSteps = map[string][]string{
-	auth.FlowSignIn: {"password", "code/send"},
-	auth.FlowSignUp: {"signup"},
+	auth.FlowSignIn:   {"password", "code/send"},
+	auth.FlowSignUp:   {"signup"},
+	auth.FlowRecovery: {"recover"},
 }
 
 // startFlowInput is /oauth/authorize's parameters, as JSON.
@@ -68,7 +77,7 @@ type startFlowInput struct {
 	// UILocales picks the language of the flow's emails, as on
 	// /oauth/authorize; without it the request's Accept-Language does.
 	UILocales string `json:"ui_locales"`
-	// Kind is signin (the default) or signup.
+	// Kind is signin (the default), signup or recovery.
 	Kind string `json:"kind"`
 }
 
@@ -111,8 +120,11 @@ func (s *Server) startHeadlessFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	next, ok := nextSteps[in.Kind]
 	if !ok {
-		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "kind must be signin or signup."))
+		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "kind must be signin, signup or recovery."))
 		return
+	}
+	if in.Kind == auth.FlowSignIn && s.Accounts.PasskeysAvailable() {
+		next = append(slices.Clone(next), "passkey/options")
 	}
 	if err := s.Accounts.CheckLimits(ctx, info); err != nil {
 		s.writeError(w, r, err)
@@ -263,6 +275,94 @@ func (s *Server) flowResend(w http.ResponseWriter, r *http.Request) {
 	}
 	step, err := s.Accounts.ResendCode(r.Context(), auth.ResendParams{FlowRef: ref, Info: s.requestInfo(r)})
 	s.stepAnswer(w, r, ref, step, err)
+}
+
+// flowRecover starts a password recovery: the email gets a code and link
+// when it has an account, the note on how to sign up otherwise, and the
+// answer is the same.
+func (s *Server) flowRecover(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email string `json:"email"`
+	}
+	ref, ok := s.flowCall(w, r, &in, false)
+	if !ok {
+		return
+	}
+	step, err := s.Accounts.StartRecovery(r.Context(), auth.RecoveryParams{FlowRef: ref, Email: in.Email, Info: s.requestInfo(r)})
+	s.stepAnswer(w, r, ref, step, err)
+}
+
+// flowNewPassword sets the new password of a proven recovery flow; the
+// browser gets its session through the continue URL, like every sign-in
+// of this API.
+func (s *Server) flowNewPassword(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Password string `json:"password"`
+	}
+	ref, ok := s.flowCall(w, r, &in, false)
+	if !ok {
+		return
+	}
+	step, err := s.Accounts.ResetPasswordForTicket(r.Context(), auth.ResetPasswordParams{FlowRef: ref, Password: in.Password, Info: s.requestInfo(r)})
+	s.stepAnswer(w, r, ref, step, err)
+}
+
+// flowPasskeyOptions begins a passkey sign-in on the site's page: the
+// options for navigator.credentials.get, bound to the calling origin
+// (which flowCall has checked is one of the client's property).
+func (s *Server) flowPasskeyOptions(w http.ResponseWriter, r *http.Request) {
+	var in struct{}
+	ref, ok := s.flowCall(w, r, &in, true)
+	if !ok {
+		return
+	}
+	opts, err := s.Accounts.BeginPasskeyLogin(r.Context(), auth.PasskeyLoginParams{FlowRef: ref, Origin: r.Header.Get("Origin"), Info: s.requestInfo(r)})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, opts)
+}
+
+// flowPasskey finishes a passkey sign-in with the authenticator's answer
+// (the PublicKeyCredential's JSON).
+func (s *Server) flowPasskey(w http.ResponseWriter, r *http.Request) {
+	var cred json.RawMessage
+	ref, ok := s.flowCall(w, r, &cred, false)
+	if !ok {
+		return
+	}
+	step, err := s.Accounts.FinishPasskeyLogin(r.Context(), auth.FinishPasskeyLoginParams{FlowRef: ref, Response: cred, Info: s.requestInfo(r)})
+	s.stepAnswer(w, r, ref, step, err)
+}
+
+// relatedOrigins serves /.well-known/webauthn: the properties' origins,
+// from which browsers let pages use passkeys of Onramp's relying party id
+// (the headless API's passkey steps). Browsers fetch it themselves,
+// without credentials, and it names only origins the properties list.
+func (s *Server) relatedOrigins(w http.ResponseWriter, r *http.Request) {
+	if s.Accounts == nil || !s.Accounts.PasskeysAvailable() {
+		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "Passkeys are not available on this server."))
+		return
+	}
+	var origins []string
+	if s.Properties != nil {
+		ps, err := s.Properties.List(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for _, p := range ps {
+			origins = append(origins, p.Origins...)
+		}
+	}
+	doc, err := s.Accounts.RelatedOrigins(origins)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, doc)
 }
 
 // continuePage serves GET /auth/continue?ticket=…: the browser arrives by

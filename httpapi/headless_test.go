@@ -479,7 +479,7 @@ func TestHeadlessRefusals(t *testing.T) {
 		{"malformed start JSON", raw("/api/auth/flows", "", `{"client_id":`), http.StatusBadRequest},
 		{"oversized start", raw("/api/auth/flows", "", `{"state":"`+strings.Repeat("s", 20<<10)+`"}`), http.StatusRequestEntityTooLarge},
 		{"empty start", raw("/api/auth/flows", "", ``), http.StatusBadRequest},
-		{"unknown kind", raw("/api/auth/flows", "", strings.Replace(string(params), `"kind":"signin"`, `"kind":"recovery"`, 1)), http.StatusBadRequest},
+		{"unknown kind", raw("/api/auth/flows", "", strings.Replace(string(params), `"kind":"signin"`, `"kind":"passkey"`, 1)), http.StatusBadRequest},
 		{"foreign redirect", raw("/api/auth/flows", "", strings.Replace(string(params), `/callback"`, `/callback/x"`, 1)), http.StatusBadRequest},
 		{"plain PKCE", raw("/api/auth/flows", "", strings.Replace(string(params), `"S256"`, `"plain"`, 1)), http.StatusBadRequest},
 		{"no PKCE", raw("/api/auth/flows", "", regexp.MustCompile(`"code_challenge(_method)?":"[^"]*",?`).ReplaceAllString(string(params), "")), http.StatusBadRequest},

@@ -135,7 +135,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	}
 
 	// "authenticated" marks operations any caller with credentials may use.
-	permissions := map[string]bool{"people:read": true, "people:write": true, "properties:read": true, "properties:manage": true, "tokens:manage": true, "audit:read": true, "auth:settings": true, "staff:manage": true, "sessions:revoke": true, "authenticated": true}
+	permissions := map[string]bool{"people:read": true, "people:write": true, "properties:read": true, "properties:manage": true, "tokens:manage": true, "audit:read": true, "auth:settings": true, "staff:manage": true, "sessions:revoke": true, "people:export": true, "authenticated": true}
 	opIDs := map[string]string{}
 	tmpl := regexp.MustCompile(`\{([^}]+)\}`)
 	for path, item := range doc.Paths {

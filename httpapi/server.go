@@ -27,6 +27,7 @@ import (
 	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/jobs"
 	"github.com/onramp-dev/onramp/property"
 )
 
@@ -36,6 +37,8 @@ type Config struct {
 	Identity   *identity.Service
 	Properties *property.Service
 	Tokens     *auth.Service
+	// Jobs runs the console's CSV imports and exports.
+	Jobs *jobs.Service
 	// Accounts holds the account rules behind the hosted pages and staff
 	// sessions on the JSON API.
 	Accounts *auth.Accounts
@@ -156,6 +159,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/audit", s.withToken(auth.ReadAudit, s.listAudit))
 	m.HandleFunc("GET /api/auth/settings", s.withToken(auth.ManageAuthSettings, s.getAuthSettings))
 	m.HandleFunc("PUT /api/auth/settings", s.withToken(auth.ManageAuthSettings, s.putAuthSettings))
+	s.jobRoutes(m)
 	m.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.ENOTFOUND, "No API endpoint %s %s; the API is described at /api/openapi.json.", r.Method, r.URL.Path))
 	})

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/jobs"
 	"github.com/onramp-dev/onramp/oidcop"
 	"github.com/onramp-dev/onramp/property"
 	"github.com/onramp-dev/onramp/sqlite"
@@ -37,6 +39,7 @@ type testStack struct {
 	ids    *identity.Service
 	props  *property.Service
 	tokens *auth.Service
+	jobs   *jobs.Service
 	// accounts are the account rules behind the hosted pages; their clock
 	// is clock, which tests move by hand. outbox delivers what they queue
 	// to mailer when a test asks (mails).
@@ -72,6 +75,9 @@ type stackOptions struct {
 	// oidc mounts the real OpenID Connect provider, with the server's own
 	// URL as the issuer and public URL, as `onramp serve` does.
 	oidc bool
+	// hostname serves the oidc stack as http://localhost:<port> instead of
+	// 127.0.0.1: passkeys need a host name for their relying party id.
+	hostname bool
 }
 
 func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
@@ -81,8 +87,12 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	var handler http.Handler
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	publicURL, issuer := opt.publicURL, "http://onramp.test:8080"
+	base := hs.URL
 	if opt.oidc {
-		publicURL, issuer = hs.URL, hs.URL
+		if opt.hostname {
+			base = strings.Replace(hs.URL, "://127.0.0.1:", "://localhost:", 1)
+		}
+		publicURL, issuer = base, base
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
@@ -158,8 +168,15 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 		recLogin = &recordingLogin{}
 		login = recLogin
 	}
+	bulk := jobs.NewService(jobs.Config{
+		Read: db.Reader(),
+		InTx: func(ctx context.Context, fn func(jobs.Store) error) error {
+			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		Ingest: evs, Clock: clock, Log: log, IsRetryable: sqlite.IsRetryable,
+	})
 	cfg := httpapi.Config{
-		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth,
+		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth, Jobs: bulk,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
 		PublicURL: publicURL,
 	}
@@ -171,15 +188,21 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); evs.Run(runCtx) }()
+	runnerDone := make(chan struct{})
+	go func() {
+		defer close(runnerDone)
+		bulk.NewRunner(jobs.RunnerConfig{Poll: 20 * time.Millisecond}).Run(runCtx)
+	}()
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()
+		<-runnerDone
 		<-done
 		if err := db.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	})
-	s := &testStack{t: t, db: db, url: hs.URL, events: evs, ids: ids, props: props, tokens: tokens,
+	s := &testStack{t: t, db: db, url: base, events: evs, ids: ids, props: props, tokens: tokens, jobs: bulk,
 		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)

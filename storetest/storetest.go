@@ -20,6 +20,7 @@ import (
 	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/jobs"
 	"github.com/onramp-dev/onramp/property"
 )
 
@@ -32,6 +33,7 @@ type Store interface {
 	auth.MFAStore
 	auth.UpstreamStore
 	auth.OAuthStore
+	jobs.Store
 }
 
 // Engine is an open database of one engine, as the suite drives it.
@@ -80,7 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
 		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
 		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests,
-		mfaTests, upstreamTests}
+		mfaTests, upstreamTests, jobTests}
 	t.Run("Migrate", func(t *testing.T) {
 		t.Parallel()
 		e := open(t)

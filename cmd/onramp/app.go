@@ -11,6 +11,7 @@ import (
 	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
+	"github.com/onramp-dev/onramp/jobs"
 	"github.com/onramp-dev/onramp/property"
 	"github.com/onramp-dev/onramp/sqlite"
 )
@@ -24,6 +25,7 @@ type store interface {
 	auth.MFAStore
 	auth.UpstreamStore
 	auth.OAuthStore
+	jobs.Store
 }
 
 // engine is an open database of either kind, seen through the parts'
@@ -73,6 +75,7 @@ type app struct {
 	tokens     *auth.Service
 	accounts   *auth.Accounts
 	oauth      *auth.OAuth
+	jobs       *jobs.Service
 }
 
 // openApp opens the database, applies migrations and wires the Services.
@@ -99,6 +102,13 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	})
 	a.events.ConnectIdentity(a.identity)
 	auth.EraseOnDelete(a.identity)
+	a.jobs = jobs.NewService(jobs.Config{
+		Read: eng.read,
+		InTx: func(ctx context.Context, fn func(jobs.Store) error) error {
+			return eng.inTx(ctx, func(s store) error { return fn(s) })
+		},
+		Ingest: a.events, Clock: clock, Log: log, IsRetryable: eng.isRetryable,
+	})
 	a.properties = property.NewService(eng.write, eng.read, clock, log)
 	a.tokens = auth.NewService(eng.write, eng.read, clock, log)
 	a.oauth, err = auth.NewOAuth(auth.OAuthConfig{

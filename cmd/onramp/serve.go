@@ -18,6 +18,7 @@ import (
 	"github.com/onramp-dev/onramp/auth"
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/inmem"
+	"github.com/onramp-dev/onramp/jobs"
 	"github.com/onramp-dev/onramp/web"
 )
 
@@ -75,7 +76,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	outbox.Logout = logouts
 
 	srv = httpapi.New(httpapi.Config{
-		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth,
+		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth, Jobs: a.jobs,
 		OIDC: provider, Login: login,
 		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
 		Ready: a.eng.ping,
@@ -102,8 +103,12 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.eng.background(workCtx, log) }()
 	}
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); a.oauth.RunUpkeep(workCtx) }()
+	// The job runner stops with the other workers, after the HTTP server:
+	// a job in progress is queued again from its last checkpoint, and the
+	// next start (of any node) resumes it.
+	go func() { defer wg.Done(); a.jobs.NewRunner(jobs.RunnerConfig{}).Run(workCtx) }()
 	go func() { defer wg.Done(); a.events.Run(workCtx) }()
 	go func() { defer wg.Done(); outbox.Run(workCtx) }()
 	go func() {
