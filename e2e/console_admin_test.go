@@ -387,7 +387,7 @@ func TestConsoleAdminProperties(t *testing.T) {
 	tb.shots("audit")
 	// The filter is in the URL: a reload keeps it.
 	tb.do("reload", chromedp.Reload())
-	tb.waitJS("filtered after reload", `document.querySelector('#audit-action').value === 'property.created' && document.querySelectorAll('tr.audit-row').length === 1`, 10*time.Second)
+	tb.waitJS("filtered after reload", `(document.querySelector('#audit-action') || {}).value === 'property.created' && document.querySelectorAll('tr.audit-row').length === 1`, 10*time.Second)
 	tb.noExceptions()
 }
 
@@ -435,6 +435,12 @@ func TestConsoleAdminRoles(t *testing.T) {
 	if st := marketer.status(r.n.URL + "/admin/audit"); st != http.StatusForbidden {
 		t.Errorf("marketer GET /admin/audit: %d, want 403", st)
 	}
+	if st := support.status(r.n.URL + "/admin/imports"); st != http.StatusForbidden {
+		t.Errorf("support GET /admin/imports: %d, want 403", st)
+	}
+	// A marketer imports and exports.
+	r.open(marketer, "/admin/imports", "#import-file")
+	marketer.waitSel("#export-people-csv")
 	support.noExceptions()
 	marketer.noExceptions()
 }

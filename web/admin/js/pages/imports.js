@@ -156,7 +156,7 @@ export default async function render(ctx) {
       listed.length
         ? h('div', { class: 'data' }, h('table', { id: 'jobs-table' },
           h('caption', { class: 'visually-hidden' }, 'Recent imports and exports, newest first'),
-          h('thead', null, h('tr', null, ['Job', 'Status', 'Progress', 'Rows', 'Started', ''].map((c) => h('th', { scope: 'col' }, c)))),
+          h('thead', null, h('tr', null, ['Job', 'Status', 'Progress', 'Rows', 'Created', ''].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', null, rows)))
         : h('p', { class: 'muted' }, 'No imports or exports yet.'),
       h('p', { class: 'hint' }, 'Jobs run on the server: closing this page does not stop them.'));
