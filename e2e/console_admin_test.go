@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"image/color"
 	"image/png"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -316,6 +317,14 @@ func TestConsoleAdminProperties(t *testing.T) {
 		t.Errorf("clipboard %q, want the snippet with %s", clip, prop.WriteKey)
 	}
 
+	// Without the Clipboard API the button selects the snippet instead.
+	evalJS[bool](tb, "no clipboard", `Object.defineProperty(navigator, 'clipboard', {value: undefined, configurable: true}), true`)
+	tb.do("copy without the API", chromedp.Click(`#copy-snippet`))
+	tb.waitJS("fallback", `document.querySelector('#copy-snippet').parentNode.textContent.includes('selected')`, 5*time.Second)
+	if sel := evalJS[string](tb, "selection", `String(window.getSelection())`); sel != snippet {
+		t.Errorf("the fallback selected %q, want the snippet", sel)
+	}
+
 	// Keys are shown once: gone after navigating away and back, and on reload.
 	tb.do("to the list", chromedp.Click(`#nav a[href="/admin/properties"]`))
 	tb.waitSel("#properties-table")
@@ -520,6 +529,41 @@ func TestConsoleAdminStaff(t *testing.T) {
 	}
 	owner.shots("staff")
 
+	// Remove the agent, after a confirmation.
+	remove := evalJS[string](owner, "agent remove", `(() => { const b = [...document.querySelectorAll('#staff-table tbody tr')].find(tr => tr.textContent.includes('agent@example.com')).querySelector('button.staff-remove'); b.id = 'remove-agent'; return b.id; })()`)
+	owner.do("remove", chromedp.Click(`#`+remove))
+	owner.waitSel("dialog.confirm[open]")
+	owner.do("confirm", chromedp.Click(`#confirm-ok`))
+	owner.waitJS("agent gone", `!document.querySelector('#staff-table').textContent.includes('agent@example.com')`, 10*time.Second)
+	r.apiJSON("/api/staff", &staff)
+	for _, m := range staff.Data {
+		if m.Email == "agent@example.com" {
+			t.Errorf("the agent is still staff: %+v", m)
+		}
+	}
+
+	// The audit log pages by seq: 55 properties made through the API are
+	// 50 entries, then 5 older ones.
+	for i := range 55 {
+		if st, body := postJSON(t, r.n.URL+"/api/properties", r.token, fmt.Sprintf(`{"name":"Site %d"}`, i)); st != http.StatusCreated {
+			t.Fatalf("create property %d: %d %s", i, st, body)
+		}
+	}
+	r.open(owner, "/admin/audit?action=property.created", "tr.audit-row")
+	owner.waitJS("first page", `document.querySelectorAll('tr.audit-row').length === 50`, 10*time.Second)
+	first := evalJS[string](owner, "first page seqs", `[...document.querySelectorAll('tr.audit-row')].map(r => r.dataset.seq).join(',')`)
+	owner.do("older", chromedp.Click(`#audit-older`))
+	owner.waitJS("second page", `location.search.includes('before=') && document.querySelectorAll('tr.audit-row').length === 5`, 10*time.Second)
+	second := evalJS[string](owner, "second page seqs", `[...document.querySelectorAll('tr.audit-row')].map(r => r.dataset.seq).join(',')`)
+	if strings.Contains(","+first+",", ","+strings.Split(second, ",")[0]+",") {
+		t.Errorf("pages overlap: %s / %s", first, second)
+	}
+	if evalJS[bool](owner, "older hidden", `!document.querySelector('#audit-older').hidden`) {
+		t.Error("an Older button on the last page")
+	}
+	owner.do("newest", chromedp.Click(`#audit-newest`))
+	owner.waitJS("back to the first page", `!location.search.includes('before=') && document.querySelectorAll('tr.audit-row').length === 50`, 10*time.Second)
+
 	// An admin: no owner option, the owner's row locked, MFA read-only.
 	admin := r.staffTab("admin@example.com", "admin")
 	r.open(admin, "/admin/staff", "#staff-table tbody tr")
@@ -536,6 +580,24 @@ func TestConsoleAdminStaff(t *testing.T) {
 	}
 	owner.noExceptions()
 	admin.noExceptions()
+}
+
+// postJSON POSTs a JSON body with a bearer token.
+func postJSON(t *testing.T, u, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // basic is the Basic credentials of a secret key (user = key, no password).
