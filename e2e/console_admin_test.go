@@ -162,7 +162,7 @@ func (tb *browserTab) shots(name string) {
 		if dark := evalJS[bool](tb, "theme", `document.querySelector('#theme-toggle').getAttribute('aria-pressed') === 'true'`); dark != (theme == "dark") {
 			tb.do("toggle the theme", chromedp.Click(`#theme-toggle`))
 		}
-		time.Sleep(150 * time.Millisecond) // transitions
+		time.Sleep(400 * time.Millisecond) // let transitions (theme, progress bar) finish
 		ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
 		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		cancel()
