@@ -172,7 +172,7 @@ const (
 // AllPermissions lists every Permission, so that a caller can be told what
 // its role may do (the console's who-am-I shows only what the role may
 // use). A new Permission is added here too.
-var AllPermissions = []Permission{ReadPeople, WritePeople, ManageProperties, ReadProperties, ManageTokens, ReadAudit, ManageAuthSettings, ManageStaff, RevokeSessions, ExportPeople}
+var AllPermissions = []Permission{ReadPeople, WritePeople, ExportPeople, ManageProperties, ReadProperties, ManageTokens, ReadAudit, ManageAuthSettings, ManageStaff, RevokeSessions}
 
 // PermissionsOf lists the permissions role holds, in AllPermissions order.
 func PermissionsOf(role string) []Permission {

@@ -30,6 +30,8 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/onramp-dev/onramp/postgres/pgtest"
 )
 
 // injection is markup that runs script if it is ever parsed as HTML; the
@@ -45,10 +47,10 @@ type consoleRig struct {
 	token   string
 }
 
-func startConsoleRig(t *testing.T) *consoleRig {
+func startConsoleRig(t *testing.T, env ...string) *consoleRig {
 	t.Helper()
 	browserCtx := startBrowser(t) // skips without chromium
-	n := StartNode(t, NodeOptions{Env: []string{"ONRAMP_ARGON2_MEMORY_KIB=1024", "ONRAMP_ARGON2_TIME=1"}})
+	n := StartNode(t, NodeOptions{Env: append([]string{"ONRAMP_ARGON2_MEMORY_KIB=1024", "ONRAMP_ARGON2_TIME=1"}, env...)})
 	return &consoleRig{t: t, n: n, browser: browserCtx, token: n.OwnerToken(t)}
 }
 
@@ -172,18 +174,6 @@ func (tb *browserTab) shots(name string) {
 		saveConsoleShot(tb.t, "console-"+name+"-"+theme, buf)
 	}
 	tb.do("back to the light theme", chromedp.Click(`#theme-toggle`))
-}
-
-func screenshotsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("ONRAMP_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join(repoRoot, "test-output", "screenshots")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("screenshots dir: %v", err)
-	}
-	return dir
 }
 
 // saveConsoleShot writes the PNG and fails the test when it is blank: at
@@ -648,9 +638,17 @@ func csvQuote(s string) string {
 // an injection) imported through the page: upload with the file input,
 // preview, mapping, start, the progress bar reaching done, the report's
 // rejected count and the people in the API. Reopening the page shows the
-// job in the recent jobs.
+// job in the recent jobs. The jobs live in the database: both engines.
 func TestConsoleAdminImport(t *testing.T) {
-	r := startConsoleRig(t)
+	requireChromium(t)
+	t.Run("sqlite", func(t *testing.T) { testConsoleAdminImport(t) })
+	t.Run("postgres", func(t *testing.T) {
+		testConsoleAdminImport(t, "ONRAMP_DATABASE_URL="+pgtest.Database(t, "the console import on Postgres"))
+	})
+}
+
+func testConsoleAdminImport(t *testing.T, env ...string) {
+	r := startConsoleRig(t, env...)
 	owner := r.ownerTab()
 	if st, body := get(t, r.n.URL+"/api/jobs", "Authorization", "Bearer "+r.token); st == http.StatusNotFound {
 		t.Skipf("the jobs API (docs/design/console.md \"Jobs\") is not in this build: GET /api/jobs answers 404 %s", body)

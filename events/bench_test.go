@@ -63,7 +63,16 @@ func BenchmarkDecodeAndParse(b *testing.B) {
 
 // BenchmarkIngestSQLite measures the whole ingest path without HTTP:
 // parse, group commit with identity resolution, durable commit (FULL).
-func BenchmarkIngestSQLite(b *testing.B) {
+func BenchmarkIngestSQLite(b *testing.B) { benchIngestSQLite(b, 0) }
+
+// BenchmarkIngestSQLiteRejections is BenchmarkIngestSQLite with 10 of
+// every 100 events invalid: the rejected-events log and the hand-off of
+// rejections to the bus publisher are on the path.
+func BenchmarkIngestSQLiteRejections(b *testing.B) { benchIngestSQLite(b, 10) }
+
+// benchIngestSQLite ingests batches of 100 events of which bad are
+// refused (a track call without its event name).
+func benchIngestSQLite(b *testing.B, bad int) {
 	ctx := context.Background()
 	db := openDB(b, sqlite.Options{Synchronous: os.Getenv("BENCH_SYNC")})
 	svc := newService(db, events.Config{})
@@ -77,6 +86,8 @@ func BenchmarkIngestSQLite(b *testing.B) {
 	templates := make([][]byte, 16)
 	for i := range templates {
 		templates[i] = benchBatch(100, 10000, &seq)
+		// Same length, so patching messageIds still works.
+		templates[i] = bytes.Replace(templates[i], []byte(`"event":"Signed Up"`), []byte(`"evxnt":"Signed Up"`), bad)
 	}
 	var n atomic.Int64
 	b.SetParallelism(8)
@@ -93,7 +104,7 @@ func BenchmarkIngestSQLite(b *testing.B) {
 				return
 			}
 			res, err := svc.Ingest(ctx, events.IngestParams{Batch: bt, Envelope: events.Envelope{PropertyID: "prp_bench", ReceivedAt: time.Now().UTC()}})
-			if err != nil || res.Accepted != 100 {
+			if err != nil || res.Accepted+len(res.Rejected) != 100 || (bad == 0 && res.Accepted != 100) {
 				b.Errorf("batch %d: %v %+v", i, err, res)
 				return
 			}

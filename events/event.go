@@ -84,6 +84,27 @@ type Rejection struct {
 	Payload []byte `json:"payload,omitempty"`
 }
 
+// RejectionView is a rejection as the API and the live feed show it: a
+// payload that is JSON inline, anything else (cut, malformed) as text, so
+// the console never has to decode base64.
+type RejectionView struct {
+	*Rejection
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// PayloadText holds a payload that is not valid JSON.
+	PayloadText string `json:"payload_text,omitempty"`
+}
+
+// View returns r as the API shows it.
+func (r *Rejection) View() RejectionView {
+	v := RejectionView{Rejection: r}
+	if json.Valid(r.Payload) {
+		v.Payload = r.Payload
+	} else if len(r.Payload) > 0 {
+		v.PayloadText = string(r.Payload)
+	}
+	return v
+}
+
 // MaxRejectedPayload bounds what the rejected log keeps of each payload.
 const MaxRejectedPayload = 4 << 10
 
@@ -121,6 +142,8 @@ type Store interface {
 	ExistingMessageIDs(ctx context.Context, propertyID string, ids []string) (map[string]bool, error)
 	// InsertEvents stores events and sets their Seq.
 	InsertEvents(ctx context.Context, evs []*Event) error
+	// InsertRejections stores rejections and sets their ID, growing in
+	// input order.
 	InsertRejections(ctx context.Context, rs []*Rejection) error
 	// DeleteRejectionsMentioning removes rejected payloads that contain
 	// any of values (case-insensitively for ASCII), so that deleting a

@@ -56,6 +56,10 @@ type Service struct {
 	// only the committer goroutine touches it.
 	rejectedSincePrune int
 
+	// live holds committed rejections until the publisher puts them on the
+	// bus; see queueRejections.
+	live liveRejections
+
 	mu      sync.Mutex
 	closed  bool
 	stopped chan struct{}
@@ -244,9 +248,10 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	start := time.Now()
 	var results []*Result
 	var committed []*Event
+	var rejected []*Rejection
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		results, committed, err = s.tryCommit(ctx, group)
+		results, committed, rejected, err = s.tryCommit(ctx, group)
 		if err == nil {
 			s.resolver.Cache.Commit()
 			s.resolver.Persons.Commit()
@@ -272,6 +277,7 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	if s.OnCommit != nil && len(committed) > 0 {
 		s.OnCommit(committed)
 	}
+	s.queueRejections(rejected)
 	for _, r := range results {
 		s.rejectedSincePrune += len(r.Rejected) + r.Suppressed
 	}
@@ -300,11 +306,14 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	}
 }
 
-func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, []*Event, error) {
+// tryCommit returns each request's result, the committed events and the
+// rejections written to the log (with their ids set).
+func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, []*Event, []*Rejection, error) {
 	results := make([]*Result, len(group))
 	var committed []*Event
+	var logged []*Rejection
 	err := s.cfg.InTx(ctx, func(st Store) error {
-		committed = committed[:0]
+		committed, logged = committed[:0], nil
 		for i, pd := range group {
 			results[i] = &Result{Rejected: append([]*Rejection(nil), pd.rejected...)}
 		}
@@ -407,10 +416,11 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 			if err := st.InsertRejections(ctx, rejs); err != nil {
 				return err
 			}
+			logged = rejs
 		}
 		return nil
 	})
-	return results, committed, err
+	return results, committed, logged, err
 }
 
 // maybePrune trims the rejected-events log once enough was written since

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/onramp-dev/onramp"
@@ -12,7 +13,8 @@ import (
 
 // Publisher moves committed events onto the bus, at least once: it keeps a
 // cursor in the store and advances it only after the bus took the events,
-// so a crash replays what may not have been delivered.
+// so a crash replays what may not have been delivered. It also publishes
+// committed rejections, at most once (see liveRejections).
 type Publisher struct {
 	svc  *Service
 	name string
@@ -37,6 +39,91 @@ func Message(e *Event) (onramp.Message, error) {
 		return onramp.Message{}, fmt.Errorf("events: encode: %w", err)
 	}
 	return onramp.Message{ID: fmt.Sprintf("evt_%d", e.Seq), Topic: "event." + e.Type, Seq: e.Seq, Payload: b}, nil
+}
+
+// RejectionTopic prefixes the topics of rejection messages; the rest of
+// the topic is the rejection's code.
+const RejectionTopic = "rejection."
+
+// RejectionMessage turns a logged rejection into a bus message whose
+// payload is the rejection as the API shows it (Rejection.View).
+func RejectionMessage(r *Rejection) (onramp.Message, error) {
+	// The log keeps microseconds; the message must say what it says.
+	c := *r
+	c.ReceivedAt = c.ReceivedAt.Truncate(time.Microsecond)
+	b, err := json.Marshal(c.View())
+	if err != nil {
+		return onramp.Message{}, fmt.Errorf("events: encode rejection: %w", err)
+	}
+	return onramp.Message{ID: fmt.Sprintf("rej_%d", r.ID), Topic: RejectionTopic + r.Code, Seq: r.ID, Payload: b}, nil
+}
+
+// maxQueuedRejections bounds the rejections waiting for the publisher, so
+// a flood of junk sent with the public write key cannot grow memory.
+const maxQueuedRejections = 10_000
+
+// liveRejections hands committed rejections from the committer to the
+// publisher. The committer only appends under a mutex, with no I/O and no
+// wait for subscribers, so ingest's hot path stays as it was. Rejections
+// are published at most once: they are not read back through a cursor as
+// events are, so a crash between commit and publish loses their live
+// notice (the rejected-events log still has them). That is enough for a
+// debugger, and spares a store read per wake.
+type liveRejections struct {
+	mu      sync.Mutex
+	queue   []*Rejection
+	dropped int
+}
+
+// queueRejections keeps rs for the publisher, dropping what exceeds the
+// bound. The committer calls it after commit, before waking the publisher.
+func (s *Service) queueRejections(rs []*Rejection) {
+	if len(rs) == 0 {
+		return
+	}
+	l := &s.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	room := max(maxQueuedRejections-len(l.queue), 0)
+	if len(rs) > room {
+		l.dropped += len(rs) - room
+		rs = rs[:room]
+	}
+	l.queue = append(l.queue, rs...)
+}
+
+// take empties the queue, returning what it held and how many were
+// dropped since the last take.
+func (l *liveRejections) take() ([]*Rejection, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs, dropped := l.queue, l.dropped
+	l.queue, l.dropped = nil, 0
+	return rs, dropped
+}
+
+// publishRejections puts the queued rejections on the bus. A failed
+// Publish is logged, not retried: rejections are published at most once.
+func (p *Publisher) publishRejections(ctx context.Context) {
+	rs, dropped := p.svc.live.take()
+	if dropped > 0 {
+		p.svc.cfg.Log.Warn("rejections not published: the queue was full", "dropped", dropped)
+	}
+	if len(rs) == 0 {
+		return
+	}
+	msgs := make([]onramp.Message, 0, len(rs))
+	for _, r := range rs {
+		m, err := RejectionMessage(r)
+		if err != nil {
+			p.svc.cfg.Log.Error("publish rejection", "err", err)
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	if err := p.svc.cfg.Bus.Publish(ctx, msgs...); err != nil && ctx.Err() == nil {
+		p.svc.cfg.Log.Error("publish rejections", "err", err)
+	}
 }
 
 // Run publishes until ctx ends.
@@ -64,7 +151,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for {
 		if c, ok := p.svc.cfg.Bus.(interface{ Subscribers() int }); ok && c.Subscribers() == 0 {
 			// Nobody listens: leave the cursor where it is, so a subscriber
-			// that arrives later still gets every event since.
+			// that arrives later still gets every event since. Rejections
+			// are only for those listening now.
+			p.svc.live.take()
 			select {
 			case <-ctx.Done():
 				return nil
@@ -103,6 +192,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 				save()
 			}
 		}
+		// After the events, so a request's accepted events reach
+		// subscribers before its rejections.
+		p.publishRejections(ctx)
 		if time.Since(lastSave) >= p.SaveEvery && ctx.Err() == nil {
 			save()
 		}

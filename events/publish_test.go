@@ -137,3 +137,46 @@ func TestBusAtLeastOnce(t *testing.T) {
 		t.Fatalf("delivered %d times for 100 events; a clean restart must not repeat", total)
 	}
 }
+
+// TestBusRejections: rejections reach the bus after their commit, after
+// the accepted events of the same request, with the id the log gave them
+// and the payload as the API shows it.
+func TestBusRejections(t *testing.T) {
+	db := openDB(t, sqlite.Options{})
+	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
+	var mu sync.Mutex
+	var got []onramp.Message
+	if err := bus.Subscribe("test", "", func(_ context.Context, m onramp.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, db, bus)
+	defer n.stop()
+	body := []byte(`{"batch":[{"type":"track","event":"Ok","anonymousId":"a1","messageId":"ok-1"},{"type":"track","anonymousId":"a1","messageId":"bad-1"}]}`)
+	b, err := events.DecodeBody(body, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.svc.Ingest(context.Background(), events.IngestParams{Batch: b, Envelope: events.Envelope{PropertyID: "prp_1", ReceivedAt: time.Now().UTC()}})
+	if err != nil || res.Accepted != 1 || len(res.Rejected) != 1 {
+		t.Fatalf("ingest: %v %+v", err, res)
+	}
+	waitFor(t, "event and rejection published", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].Topic != "event.track" || got[1].Topic != events.RejectionTopic+events.CodeMissingEvent {
+		t.Fatalf("published %+v, want the event then the rejection", got)
+	}
+	logged, err := n.svc.Rejections(context.Background(), events.RejectionQuery{})
+	if err != nil || len(logged) != 1 {
+		t.Fatalf("log: %v %v", logged, err)
+	}
+	want, _ := json.Marshal(logged[0].View())
+	if got[1].ID != fmt.Sprintf("rej_%d", logged[0].ID) || got[1].Seq != logged[0].ID || string(got[1].Payload) != string(want) {
+		t.Fatalf("rejection message %s %d %s, want rej_%d %s", got[1].ID, got[1].Seq, got[1].Payload, logged[0].ID, want)
+	}
+}

@@ -282,23 +282,10 @@ func (s *Server) listRejections(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"data": rejectionsJSON(rs)})
 }
 
-type rejectionJSON struct {
-	*events.Rejection
-	Payload json.RawMessage `json:"payload,omitempty"`
-	// PayloadText holds a payload that is not valid JSON (cut, or malformed).
-	PayloadText string `json:"payload_text,omitempty"`
-}
-
-func rejectionsJSON(rs []*events.Rejection) []rejectionJSON {
-	out := make([]rejectionJSON, 0, len(rs))
+func rejectionsJSON(rs []*events.Rejection) []events.RejectionView {
+	out := make([]events.RejectionView, 0, len(rs))
 	for _, r := range rs {
-		j := rejectionJSON{Rejection: r}
-		if json.Valid(r.Payload) {
-			j.Payload = r.Payload
-		} else if len(r.Payload) > 0 {
-			j.PayloadText = string(r.Payload)
-		}
-		out = append(out, j)
+		out = append(out, r.View())
 	}
 	return out
 }

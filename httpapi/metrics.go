@@ -16,6 +16,10 @@ type Metrics struct {
 	duplicates *prometheus.CounterVec
 	commit     *prometheus.HistogramVec
 	groupSize  prometheus.Histogram
+	// liveStreams counts open GET /api/live streams; liveOverflows those
+	// cut because their client read too slowly.
+	liveStreams   prometheus.Gauge
+	liveOverflows prometheus.Counter
 }
 
 // NewMetrics registers the metrics (and the Go runtime collectors) in reg.
@@ -45,8 +49,14 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help:    "Events per ingest transaction (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}),
+		liveStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "onramp_live_streams_open", Help: "Open live streams (GET /api/live).",
+		}),
+		liveOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "onramp_live_overflows_total", Help: "Live streams closed because their client fell behind.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.accepted, m.rejected, m.duplicates, m.commit, m.groupSize,
+	reg.MustRegister(m.requests, m.accepted, m.rejected, m.duplicates, m.commit, m.groupSize, m.liveStreams, m.liveOverflows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -34,24 +34,32 @@ const csrfHeader = "X-Onramp-CSRF"
 // h.
 func (s *Server) withToken(perm auth.Permission, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
+		p, err := s.authorize(r, perm)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if perm != anyPrincipal && !auth.Allows(p.Role, perm) {
-			s.writeError(w, r, onramp.Errorf(onramp.EFORBIDDEN, "The %s role may not do this (%s).", p.Role, perm))
-			return
-		}
-		// With staff MFA required, a staff session below AAL2 may still
-		// ask who it is (the console shows why it is locked out), nothing
-		// more.
-		if p.Session != nil && perm != anyPrincipal && s.Accounts.StaffNeedsMFA(r.Context(), p.Session) {
-			s.writeError(w, r, errStaffMFA)
-			return
-		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
+}
+
+// authorize authenticates the caller of r and checks that their role
+// allows perm. Long-lived responses (the live stream) call it again from
+// time to time, so a revoked token or session stops them.
+func (s *Server) authorize(r *http.Request, perm auth.Permission) (*principal, error) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if perm != anyPrincipal && !auth.Allows(p.Role, perm) {
+		return nil, onramp.Errorf(onramp.EFORBIDDEN, "The %s role may not do this (%s).", p.Role, perm)
+	}
+	// With staff MFA required, a staff session below AAL2 may still ask
+	// who it is (the console shows why it is locked out), nothing more.
+	if p.Session != nil && perm != anyPrincipal && s.Accounts.StaffNeedsMFA(r.Context(), p.Session) {
+		return nil, errStaffMFA
+	}
+	return p, nil
 }
 
 var errStaffMFA = onramp.Errorf(onramp.EFORBIDDEN, "MFA required: staff must sign in with a second factor. Turn on two-step sign-in at /account/mfa or add a passkey at /account/passkeys (either upgrades this session), or sign in again with one.")

@@ -28,6 +28,7 @@ import (
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/jobs"
+	"github.com/onramp-dev/onramp/live"
 	"github.com/onramp-dev/onramp/property"
 )
 
@@ -72,6 +73,12 @@ type Config struct {
 	// Empty: the request's Host (and X-Forwarded-Proto behind a trusted
 	// proxy) are used, and the answer is not cacheable by shared caches.
 	PublicURL string
+	// Live, if set, feeds GET /api/live; close it when shutdown begins so
+	// open streams end (http.Server.RegisterOnShutdown).
+	Live *live.Hub
+	// LiveHeartbeat spaces the comment lines of an idle live stream
+	// (default 15 s).
+	LiveHeartbeat time.Duration
 }
 
 // Server serves Onramp's HTTP API.
@@ -138,6 +145,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/people", s.withToken(auth.ReadPeople, s.listPeople))
 	m.HandleFunc("GET /api/people/{id}", s.withToken(auth.ReadPeople, s.getPerson))
 	m.HandleFunc("GET /api/people/{id}/events", s.withToken(auth.ReadPeople, s.personEvents))
+	m.HandleFunc("GET /api/live", s.withToken(auth.ReadPeople, s.liveStream))
 	m.HandleFunc("GET /api/people/{id}/merges", s.withToken(auth.ReadPeople, s.personMerges))
 	m.HandleFunc("GET /api/people/{id}/export", s.withToken(auth.ReadPeople, s.exportPerson))
 	m.HandleFunc("POST /api/people/{id}/merge", s.withToken(auth.WritePeople, s.mergePerson))
@@ -315,6 +323,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines of
+// the live stream).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/inmem"
 	"github.com/onramp-dev/onramp/jobs"
+	"github.com/onramp-dev/onramp/live"
 	"github.com/onramp-dev/onramp/oidcop"
 	"github.com/onramp-dev/onramp/property"
 	"github.com/onramp-dev/onramp/sqlite"
@@ -53,6 +55,10 @@ type testStack struct {
 	// with stackOptions.oidc (then login is nil and the pages finish
 	// sign-ins through oidcop.Login).
 	provider *oidcop.Provider
+	// hub feeds GET /api/live, from the bus the events publisher fills.
+	hub *live.Hub
+	// srv is the handler behind url.
+	srv *httpapi.Server
 	// prop is a property that accepts any origin; owner an owner API token.
 	prop  *property.Created
 	owner string
@@ -78,6 +84,8 @@ type stackOptions struct {
 	// hostname serves the oidc stack as http://localhost:<port> instead of
 	// 127.0.0.1: passkeys need a host name for their relying party id.
 	hostname bool
+	// liveHeartbeat spaces the live stream's comment lines (default 15 s).
+	liveHeartbeat time.Duration
 }
 
 func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
@@ -105,17 +113,22 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	clock := onramp.SystemClock{}
 	reg := prometheus.NewRegistry()
 	metrics := httpapi.NewMetrics(reg)
+	bus := inmem.NewBus(log)
 	evs := events.NewService(events.Config{
 		Read: db.Reader(),
 		InTx: func(ctx context.Context, fn func(events.Store) error) error {
 			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 		},
-		Clock: clock, Log: log, Bus: inmem.NewBus(log), Metrics: metrics, IsRetryable: sqlite.IsRetryable,
+		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: sqlite.IsRetryable,
 	})
 	ids := identity.NewService(db.Reader(), func(ctx context.Context, fn func(identity.Store) error) error {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}, clock, log)
 	evs.ConnectIdentity(ids)
+	hub, err := live.New(live.Config{Bus: bus, Roots: ids, Clock: clock, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	props := property.NewService(db.Writer(), db.Reader(), clock, log)
 	tokens := auth.NewService(db.Writer(), db.Reader(), clock, log)
 	oauth, err := auth.NewOAuth(auth.OAuthConfig{
@@ -178,7 +191,7 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	cfg := httpapi.Config{
 		Events: evs, Identity: ids, Properties: props, Tokens: tokens, Accounts: accounts, Login: login, OAuth: oauth, Jobs: bulk,
 		Log: log, Clock: clock, Registry: reg, Metrics: metrics, Ready: db.Ping,
-		PublicURL: publicURL,
+		PublicURL: publicURL, Live: hub, LiveHeartbeat: opt.liveHeartbeat,
 	}
 	if provider != nil {
 		cfg.OIDC = provider
@@ -186,24 +199,23 @@ func newTestStackWith(t *testing.T, opt stackOptions) *testStack {
 	srv = httpapi.New(cfg)
 	handler = srv
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); evs.Run(runCtx) }()
-	runnerDone := make(chan struct{})
-	go func() {
-		defer close(runnerDone)
-		bulk.NewRunner(jobs.RunnerConfig{Poll: 20 * time.Millisecond}).Run(runCtx)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { evs.Run(runCtx) })
+	wg.Go(func() { _ = evs.NewPublisher().Run(runCtx) })
+	wg.Go(func() { hub.Run(runCtx) })
+	wg.Go(func() { bulk.NewRunner(jobs.RunnerConfig{Poll: 20 * time.Millisecond}).Run(runCtx) })
 	t.Cleanup(func() {
+		// As serve does at shutdown: open live streams end first.
+		hub.Close()
 		hs.Close()
 		cancel()
-		<-runnerDone
-		<-done
+		wg.Wait()
 		if err := db.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	})
 	s := &testStack{t: t, db: db, url: base, events: evs, ids: ids, props: props, tokens: tokens, jobs: bulk,
-		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider}
+		accounts: accounts, clock: authClock, outbox: outbox, mailer: mailer, login: recLogin, oauth: oauth, provider: provider, hub: hub, srv: srv}
 	s.prop = s.createProperty("Website")
 	s.owner = s.token("owner", auth.RoleOwner)
 	return s

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -258,14 +259,28 @@ func (q *Queries) InsertRejections(ctx context.Context, rs []*events.Rejection) 
 	}
 	// WITH ORDINALITY keeps ids in input order, as SQLite's multi-row
 	// INSERT does.
-	_, err := q.x.Exec(ctx, `INSERT INTO rejections (property_id, received_at, idx, message_id, type, code, reason, payload)
+	rows, err := q.x.Query(ctx, `INSERT INTO rejections (property_id, received_at, idx, message_id, type, code, reason, payload)
 		SELECT property_id, received_at, idx, message_id, type, code, reason, payload
 		FROM unnest($1::text[], $2::timestamptz[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[])
 			WITH ORDINALITY AS u(property_id, received_at, idx, message_id, type, code, reason, payload, n)
-		ORDER BY n`,
+		ORDER BY n
+		RETURNING id`,
 		props, at, idx, msgs, types, codes, reasons, payloads)
 	if err != nil {
 		return fmt.Errorf("postgres: insert rejections: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("postgres: insert rejections: %w", err)
+	}
+	if len(ids) != n {
+		return fmt.Errorf("postgres: insert rejections: %d ids for %d rows", len(ids), n)
+	}
+	// The identity takes numbers in the order rows are inserted (ORDER BY
+	// n), but RETURNING promises no order: sorted, the ids match the input.
+	slices.Sort(ids)
+	for i, r := range rs {
+		r.ID = ids[i]
 	}
 	return nil
 }

@@ -185,9 +185,18 @@ func (q *Queries) InsertRejections(ctx context.Context, rs []*events.Rejection) 
 		for _, r := range rs {
 			args = append(args, r.PropertyID, micros(r.ReceivedAt), r.Index, r.MessageID, r.Type, r.Code, r.Reason, r.Payload)
 		}
-		_, err := q.x.ExecContext(ctx, `INSERT INTO rejections (property_id, received_at, idx, message_id, type, code, reason, payload) VALUES `+rowsOf(len(rs), 8), args...)
+		res, err := q.x.ExecContext(ctx, `INSERT INTO rejections (property_id, received_at, idx, message_id, type, code, reason, payload) VALUES `+rowsOf(len(rs), 8), args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: insert rejections: %w", err)
+		}
+		// One writer and a multi-row INSERT: the rows got consecutive
+		// rowids in input order, ending at the last one.
+		last, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("sqlite: insert rejections: %w", err)
+		}
+		for i, r := range rs {
+			r.ID = last - int64(len(rs)-1-i)
 		}
 		return nil
 	})

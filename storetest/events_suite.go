@@ -429,6 +429,11 @@ var rejectionTests = []test{
 			if g.ID <= 0 {
 				t.Errorf("rejection %d has id %d", i, g.ID)
 			}
+			// InsertRejections sets the ids it stored (the live feed
+			// publishes them without reading back).
+			if want.ID != g.ID {
+				t.Errorf("rejection %d: InsertRejections set id %d, stored %d", i, want.ID, g.ID)
+			}
 			sameTime(t, "received_at", g.ReceivedAt, want.ReceivedAt)
 		}
 		if !(got[0].ID > got[1].ID && got[1].ID > got[2].ID) {

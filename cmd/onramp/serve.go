@@ -19,6 +19,7 @@ import (
 	"github.com/onramp-dev/onramp/httpapi"
 	"github.com/onramp-dev/onramp/inmem"
 	"github.com/onramp-dev/onramp/jobs"
+	"github.com/onramp-dev/onramp/live"
 	"github.com/onramp-dev/onramp/web"
 )
 
@@ -74,12 +75,18 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	outbox.Logout = logouts
+	// The live feed subscribes before the publisher starts, so it sees
+	// everything published from now on.
+	hub, err := live.New(live.Config{Bus: bus, Roots: a.identity, Clock: a.clock, Log: log})
+	if err != nil {
+		return err
+	}
 
 	srv = httpapi.New(httpapi.Config{
 		Events: a.events, Identity: a.identity, Properties: a.properties, Tokens: a.tokens, Accounts: a.accounts, OAuth: a.oauth, Jobs: a.jobs,
 		OIDC: provider, Login: login,
 		Log: log, Clock: a.clock, Registry: reg, Metrics: metrics, Assets: web.Assets, TrustProxy: cfg.TrustProxy, PublicURL: cfg.configuredPublicURL,
-		Ready: a.eng.ping,
+		Ready: a.eng.ping, Live: hub,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -94,29 +101,30 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
+	// Live streams never end by themselves: Shutdown would wait for them
+	// until its deadline. Closing the hub when it begins ends them.
+	hs.RegisterOnShutdown(hub.Close)
 
 	// The committer and the publisher outlive the HTTP server: in-flight
 	// requests wait for their commit during shutdown.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	if a.eng.background != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); a.eng.background(workCtx, log) }()
+		wg.Go(func() { a.eng.background(workCtx, log) })
 	}
-	wg.Add(5)
-	go func() { defer wg.Done(); a.oauth.RunUpkeep(workCtx) }()
+	wg.Go(func() { hub.Run(workCtx) })
+	wg.Go(func() { a.oauth.RunUpkeep(workCtx) })
 	// The job runner stops with the other workers, after the HTTP server:
 	// a job in progress is queued again from its last checkpoint, and the
 	// next start (of any node) resumes it.
-	go func() { defer wg.Done(); a.jobs.NewRunner(jobs.RunnerConfig{}).Run(workCtx) }()
-	go func() { defer wg.Done(); a.events.Run(workCtx) }()
-	go func() { defer wg.Done(); outbox.Run(workCtx) }()
-	go func() {
-		defer wg.Done()
+	wg.Go(func() { a.jobs.NewRunner(jobs.RunnerConfig{}).Run(workCtx) })
+	wg.Go(func() { a.events.Run(workCtx) })
+	wg.Go(func() { outbox.Run(workCtx) })
+	wg.Go(func() {
 		if err := a.events.NewPublisher().Run(workCtx); err != nil {
 			log.Error("publisher stopped", "err", err)
 		}
-	}()
+	})
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()

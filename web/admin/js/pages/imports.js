@@ -169,7 +169,7 @@ export default async function render(ctx) {
     const errors = h('div');
     const form = h('form', { id: 'import-form', class: 'filters' },
       h('div', { class: 'field grow' }, h('label', { for: 'import-file' }, 'CSV file (first line: column names; up to 50 MB)'), input),
-      h('div', { class: 'field' }, h('button', { type: 'submit', id: 'import-upload' }, 'Upload')));
+      h('button', { type: 'submit', id: 'import-upload' }, 'Upload'));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const file = input.files && input.files[0];

@@ -92,7 +92,7 @@ export default async function render(ctx) {
     const form = h('form', { id: 'invite-form', class: 'filters' },
       h('div', { class: 'field grow' }, h('label', { for: 'invite-email' }, 'Email'), email),
       field('invite-role', 'Role', roleSelect('invite-role', 'support', {}, true)),
-      h('div', { class: 'field' }, h('button', { type: 'submit', id: 'invite-submit' }, 'Invite')));
+      h('button', { type: 'submit', id: 'invite-submit' }, 'Invite'));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const role = form.querySelector('#invite-role').value;
