@@ -16,12 +16,12 @@ export const routes = [
   { path: '/admin', title: 'Home', nav: 'Home', perm: 'people:read', load: page('home') },
   { path: '/admin/people', title: 'People', nav: 'People', perm: 'people:read', load: page('people') },
   { path: '/admin/people/:id', title: 'Person', perm: 'people:read', load: page('person') },
-  { path: '/admin/properties', title: 'Properties', nav: 'Properties', perm: 'properties:read', load: page('coming') },
-  { path: '/admin/properties/new', title: 'New property', perm: 'properties:manage', load: page('coming') },
-  { path: '/admin/properties/:id', title: 'Property', perm: 'properties:read', load: page('coming') },
-  { path: '/admin/staff', title: 'Staff', nav: 'Staff', perm: 'staff:manage', load: page('coming') },
-  { path: '/admin/audit', title: 'Audit log', nav: 'Audit', perm: 'audit:read', load: page('coming') },
-  { path: '/admin/imports', title: 'Imports and exports', nav: 'Imports', perm: 'people:write', load: page('coming') },
+  { path: '/admin/properties', title: 'Properties', nav: 'Properties', perm: 'properties:read', load: page('properties') },
+  { path: '/admin/properties/new', title: 'New property', perm: 'properties:manage', load: page('property') },
+  { path: '/admin/properties/:id', title: 'Property', perm: 'properties:read', load: page('property') },
+  { path: '/admin/staff', title: 'Staff', nav: 'Staff', perm: 'staff:manage', load: page('staff') },
+  { path: '/admin/audit', title: 'Audit log', nav: 'Audit', perm: 'audit:read', load: page('audit') },
+  { path: '/admin/imports', title: 'Imports and exports', nav: 'Imports', perm: 'people:write', load: page('imports') },
 ];
 
 // match finds the route of a path and its parameters.
