@@ -45,6 +45,16 @@ type Client struct {
 // Public reports whether the client has no secret.
 func (c *Client) Public() bool { return c.SecretHash == "" }
 
+// MarshalJSON adds "public" to the stored fields, so that the console and
+// API callers see what kind of client a property has.
+func (c *Client) MarshalJSON() ([]byte, error) {
+	type stored Client
+	return json.Marshal(struct {
+		*stored
+		Public bool `json:"public"`
+	}{(*stored)(c), c.Public()})
+}
+
 // AuthRequest is one /oauth/authorize request from its arrival until its
 // code expires. Rows are kept after the code is used, until ExpiresAt, so
 // that a replayed code is still recognised (and punished).

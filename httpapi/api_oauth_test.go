@@ -49,6 +49,17 @@ func TestCreatePropertyMakesItsClient(t *testing.T) {
 	if pub.ClientID == "" || pub.ClientSecret != nil || strings.Contains(string(r.body), "client_secret") {
 		t.Errorf("public property = %s; want a client id and no client_secret field", r.body)
 	}
+	for id, want := range map[string]bool{pub.ID: true, conf.ID: false} {
+		var got struct {
+			Client struct {
+				Public *bool `json:"public"`
+			} `json:"client"`
+		}
+		s.api(s.owner, http.MethodGet, "/api/properties/"+id, nil).json(t, &got)
+		if got.Client.Public == nil || *got.Client.Public != want {
+			t.Errorf("GET /api/properties/%s: client.public = %v, want %v", id, got.Client.Public, want)
+		}
+	}
 
 	before := len(s.listProperties())
 	for _, bad := range []map[string]any{

@@ -100,8 +100,9 @@ function keysCard(ctx, prop, client) {
     h('dl', { class: 'kv' },
       row('write', h('code', { id: 'write-key' }, prop.write_key), ' (public: it is in the snippet)'),
       row('secret', null, 'Shown once when made; replace it if it is lost.'),
-      client ? [h('dt', null, 'Client id'), h('dd', null, h('code', { id: 'client-id' }, client.id))] : null,
-      client ? row('client-secret', null, 'Shown once when made (public clients have none).') : null));
+      client ? [h('dt', null, 'Client id'), h('dd', null, h('code', { id: 'client-id' }, client.id),
+        h('span', { class: 'muted', id: 'client-kind' }, client.public ? ' (public client: no secret, PKCE required)' : ' (confidential client)'))] : null,
+      client && !client.public ? row('client-secret', null, 'Shown once when made.') : null));
 }
 
 // formFields are the inputs of a property and its client, filled from
