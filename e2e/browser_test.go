@@ -291,7 +291,7 @@ func (tb *browserTab) screenshot(name string) {
 	if err != nil {
 		tb.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	saveScreenshot(tb.t, name, buf)
+	saveScreenshot(tb.t, artifactsDir(tb.t), name, buf)
 }
 
 func artifactsDir(t *testing.T) string {
@@ -308,9 +308,9 @@ func artifactsDir(t *testing.T) string {
 
 // saveScreenshot writes the PNG and checks that it is not blank: enough pixels
 // differ from the background (the top-left pixel) and there are several colours.
-func saveScreenshot(t *testing.T, name string, buf []byte) {
+func saveScreenshot(t *testing.T, dir, name string, buf []byte) {
 	t.Helper()
-	path := filepath.Join(artifactsDir(t), name+".png")
+	path := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		t.Fatalf("save screenshot: %v", err)
 	}

@@ -5,7 +5,7 @@ package e2e
 // and the person page, the live timeline, merge and unmerge, script
 // injection rendered inert, and a support agent refused the staff page by
 // the server. Screenshots of each main page, light and dark, go to
-// $ONRAMP_SCREENSHOTS (default <repo>/test-output/screenshots).
+// $ONRAMP_TEST_ARTIFACTS/console (default e2e/testdata/out/console).
 
 import (
 	"context"
@@ -34,12 +34,12 @@ const (
 	evilTag  = `<script>window.__pwned='script'</script>`
 )
 
+// screenshotsDir is where the console's screenshots go: a console folder
+// beside the other browser tests' screenshots ($ONRAMP_TEST_ARTIFACTS,
+// default e2e/testdata/out).
 func screenshotsDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("ONRAMP_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join(repoRoot, "test-output", "screenshots")
-	}
+	dir := filepath.Join(artifactsDir(t), "console")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,7 @@ func (tb *browserTab) shoot(name string) {
 		if err != nil {
 			tb.t.Fatalf("screenshot %s: %v", name, err)
 		}
-		dir := screenshotsDir(tb.t)
-		old := os.Getenv("ONRAMP_TEST_ARTIFACTS")
-		os.Setenv("ONRAMP_TEST_ARTIFACTS", dir)
-		saveScreenshot(tb.t, name+"-"+scheme, buf)
-		os.Setenv("ONRAMP_TEST_ARTIFACTS", old)
+		saveScreenshot(tb.t, screenshotsDir(tb.t), name+"-"+scheme, buf)
 	}
 	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
 		tb.t.Fatal(err)
