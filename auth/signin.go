@@ -117,7 +117,7 @@ func (s *Accounts) signInPassword(ctx context.Context, p PasswordParams, done fu
 		if f.Step == StepDone && done != nil {
 			return done(ctx, st, f)
 		}
-		return st.UpdateFlow(ctx, f)
+		return saveFlow(ctx, st, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: sign in: %w", err)
@@ -179,7 +179,7 @@ func (s *Accounts) complete(ctx context.Context, st TxStore, f *Flow, info Reque
 	if err != nil {
 		return nil, err
 	}
-	if err := st.DeleteFlow(ctx, f.ID); err != nil {
+	if err := endFlow(ctx, st, f); err != nil {
 		return nil, err
 	}
 	method := "password"
