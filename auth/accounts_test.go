@@ -813,3 +813,52 @@ func TestAddingAFactorNeedsARecentSignIn(t *testing.T) {
 		t.Error("a passkey could be added on a 16-minute-old sign-in")
 	}
 }
+
+// batchTimeline is a TimelineBatchSink that refuses the events named in
+// fail once each.
+type batchTimeline struct {
+	timeline
+	calls [][]string
+	fail  map[string]bool
+}
+
+func (t *batchTimeline) TrackAll(ctx context.Context, evs []auth.TimelineEvent) []error {
+	var names []string
+	errs := make([]error, len(evs))
+	for i, ev := range evs {
+		names = append(names, ev.Event)
+		if t.fail[ev.Event] {
+			delete(t.fail, ev.Event)
+			errs[i] = fmt.Errorf("refused %s", ev.Event)
+			continue
+		}
+		errs[i] = t.Track(ctx, ev)
+	}
+	t.calls = append(t.calls, names)
+	return errs
+}
+
+// TestOutboxBatchesTimelineEvents: a batch's timeline events reach a
+// TimelineBatchSink in one call, in order, and one event's failure is
+// retried alone.
+func TestOutboxBatchesTimelineEvents(t *testing.T) {
+	r := newRig(t, nil)
+	bt := &batchTimeline{fail: map[string]bool{"auth.email_verified": true}}
+	r.outbox.Timeline = bt
+	g := r.signUp("ada@example.com", goodPassword, "") // delivers
+	subject := g.Account.Subject
+	if got := strings.Join(r.tl.names(subject), ","); got != "" {
+		t.Errorf("the plain Track sink got %s", got)
+	}
+	if len(bt.calls) != 1 || strings.Join(bt.calls[0], ",") != "auth.signed_up,auth.email_verified,auth.logged_in" {
+		t.Fatalf("TrackAll calls = %v, want the sign-up's three events in one call, in order", bt.calls)
+	}
+	if got := strings.Join(bt.names(subject), ","); got != "auth.signed_up,auth.logged_in" {
+		t.Errorf("delivered %s, want the refused one left for its retry", got)
+	}
+	r.clock.Add(3 * time.Second)
+	r.deliver()
+	if got := strings.Join(bt.names(subject), ","); got != "auth.signed_up,auth.logged_in,auth.email_verified" {
+		t.Errorf("after the retry: %s", got)
+	}
+}
