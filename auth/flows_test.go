@@ -126,7 +126,7 @@ func TestDeferredFlow(t *testing.T) {
 
 	// Once a row exists, it and only it counts: a link redeemed elsewhere
 	// gives the flow a new secret, and the deferred reference is dead.
-	f, ref = start(auth.StartFlowParams{})
+	_, ref = start(auth.StartFlowParams{})
 	if _, err := r.acc.SendEmailCode(ctx, auth.SendCodeParams{FlowRef: ref, Email: "dee@example.com", Info: r.info}); err != nil {
 		t.Fatal(err)
 	}
