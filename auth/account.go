@@ -83,6 +83,10 @@ type Flow struct {
 	Lang      string    `json:"lang,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// deferred marks a flow that has no row yet: its state came from the
+	// browser's MACed reference (StartFlowParams.Deferred), and saveFlow
+	// creates the row instead of updating it.
+	deferred bool
 }
 
 // One-time code purposes.

@@ -98,6 +98,8 @@ type Accounts struct {
 	// that exist are kept; changes on this node forget them at once.
 	staff    ttlCache[*Staff]
 	accounts ttlCache[*Account]
+	// group lets concurrent password sign-ins share a commit (groupTx).
+	group txGroup[TxStore]
 	// rp is the WebAuthn relying party of PublicURL, made on first use.
 	rp       relyingParty
 	initOnce sync.Once

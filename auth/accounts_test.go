@@ -813,3 +813,126 @@ func TestAddingAFactorNeedsARecentSignIn(t *testing.T) {
 		t.Error("a passkey could be added on a 16-minute-old sign-in")
 	}
 }
+
+// batchTimeline is a TimelineBatchSink that refuses the events named in
+// fail once each.
+type batchTimeline struct {
+	timeline
+	calls [][]string
+	fail  map[string]bool
+}
+
+func (t *batchTimeline) TrackAll(ctx context.Context, evs []auth.TimelineEvent) []error {
+	var names []string
+	errs := make([]error, len(evs))
+	for i, ev := range evs {
+		names = append(names, ev.Event)
+		if t.fail[ev.Event] {
+			delete(t.fail, ev.Event)
+			errs[i] = fmt.Errorf("refused %s", ev.Event)
+			continue
+		}
+		errs[i] = t.Track(ctx, ev)
+	}
+	t.calls = append(t.calls, names)
+	return errs
+}
+
+// TestOutboxBatchesTimelineEvents: a batch's timeline events reach a
+// TimelineBatchSink in one call, in order, and one event's failure is
+// retried alone.
+func TestOutboxBatchesTimelineEvents(t *testing.T) {
+	r := newRig(t, nil)
+	bt := &batchTimeline{fail: map[string]bool{"auth.email_verified": true}}
+	r.outbox.Timeline = bt
+	g := r.signUp("ada@example.com", goodPassword, "") // delivers
+	subject := g.Account.Subject
+	if got := strings.Join(r.tl.names(subject), ","); got != "" {
+		t.Errorf("the plain Track sink got %s", got)
+	}
+	if len(bt.calls) != 1 || strings.Join(bt.calls[0], ",") != "auth.signed_up,auth.email_verified,auth.logged_in" {
+		t.Fatalf("TrackAll calls = %v, want the sign-up's three events in one call, in order", bt.calls)
+	}
+	if got := strings.Join(bt.names(subject), ","); got != "auth.signed_up,auth.logged_in" {
+		t.Errorf("delivered %s, want the refused one left for its retry", got)
+	}
+	r.clock.Add(3 * time.Second)
+	r.deliver()
+	if got := strings.Join(bt.names(subject), ","); got != "auth.signed_up,auth.logged_in,auth.email_verified" {
+		t.Errorf("after the retry: %s", got)
+	}
+}
+
+// TestGroupedSignIns: concurrent password sign-ins share transactions
+// (groupTx) and each still gets its own stored session, audit row and
+// timeline event; wrong passwords and a flow that is gone, in the same
+// batches, fail alone.
+func TestGroupedSignIns(t *testing.T) {
+	r := newRig(t, freeHasher{})
+	ctx := context.Background()
+	r.signUp("ada@example.com", goodPassword, "")
+	const n = 48
+	var wg sync.WaitGroup
+	grants := make([]*auth.Grant, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info := auth.RequestInfo{IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)}
+			_, ref, err := r.acc.StartFlow(ctx, auth.StartFlowParams{Kind: auth.FlowSignIn, Info: info, Deferred: i%2 == 0})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			password := goodPassword
+			switch i % 6 {
+			case 1:
+				password = "wrong password 1"
+			case 3:
+				ref = ref[:strings.IndexByte(ref, '.')] + ".flw_gone"
+			}
+			_, grants[i], errs[i] = r.acc.SignInPasswordSession(ctx, auth.PasswordParams{FlowRef: ref, Email: "ada@example.com", Password: password, Info: info})
+		}()
+	}
+	wg.Wait()
+	r.deliver()
+	seen := map[string]bool{}
+	want := 0
+	for i := range n {
+		switch i % 6 {
+		case 1:
+			if onramp.ErrorCode(errs[i]) != onramp.EUNAUTHORIZED {
+				t.Errorf("sign-in %d, wrong password: %v", i, errs[i])
+			}
+			continue
+		case 3:
+			if onramp.ErrorCode(errs[i]) != onramp.ENOTFOUND {
+				t.Errorf("sign-in %d, no flow: %v", i, errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || grants[i] == nil {
+			t.Fatalf("sign-in %d: %+v, %v", i, grants[i], errs[i])
+		}
+		if seen[grants[i].Session.ID] {
+			t.Fatalf("session %s made twice", grants[i].Session.ID)
+		}
+		seen[grants[i].Session.ID] = true
+		want++
+		if ses, err := r.acc.CheckSession(ctx, grants[i].Secret); err != nil || ses.ID != grants[i].Session.ID {
+			t.Errorf("sign-in %d: session not stored: %v", i, err)
+		}
+	}
+	logins, err := r.acc.Audit(ctx, auth.AuditQuery{Action: "auth.logged_in", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logins) != want+1 { // and the sign-up's
+		t.Errorf("%d auth.logged_in audit rows, want %d", len(logins), want+1)
+	}
+	subject := grants[0].Account.Subject
+	if got := strings.Count(strings.Join(r.tl.names(subject), ","), "auth.logged_in"); got != want+1 {
+		t.Errorf("%d auth.logged_in timeline events, want %d", got, want+1)
+	}
+}

@@ -46,6 +46,15 @@ type StartFlowParams struct {
 	// such language.
 	Lang string
 	Info RequestInfo
+	// Deferred leaves the flow unwritten for as long as nothing changes
+	// it: its state travels in the reference, under a MAC, and the first
+	// step that needs the row (a code sent, a second factor due, a passkey
+	// challenge, an upstream sign-in) creates it. Showing a sign-in form
+	// then costs no commit, and a password sign-in that finishes at once
+	// never writes the flow at all. For the hosted pages, whose cookie
+	// holds the reference; a flow whose state would not fit one is stored
+	// at once.
+	Deferred bool
 }
 
 // StartFlow opens a flow and returns it with its secret, shown once: the
@@ -68,6 +77,11 @@ func (s *Accounts) StartFlow(ctx context.Context, p StartFlowParams) (*Flow, str
 		ClientID: p.ClientID, AnonymousID: p.AnonymousID, Step: StepEmail, IP: p.Info.IP, CreatedAt: now, ExpiresAt: now.Add(flowLifetime),
 		Lang: emailLanguage(p.Lang),
 	}
+	if p.Deferred {
+		if ref, ok := s.deferredRef(f); ok {
+			return f, ref, nil
+		}
+	}
 	if err := s.cfg.InTx(ctx, func(st TxStore) error { return st.CreateFlow(ctx, f) }); err != nil {
 		return nil, "", fmt.Errorf("auth: start flow: %w", err)
 	}
@@ -89,6 +103,11 @@ func (s *Accounts) flow(ctx context.Context, st AccountStore, ref string) (*Flow
 	}
 	f, err := st.FlowByID(ctx, id)
 	if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+		// A row, once made, always wins over the reference's own state:
+		// only a flow that was never written is read from its reference.
+		if f := s.deferredFlow(id, secret); f != nil {
+			return f, nil
+		}
 		return nil, errFlowGone
 	}
 	if err != nil {
@@ -203,7 +222,7 @@ func (s *Accounts) sendProof(ctx context.Context, ref, email string, signUp *pen
 		if signUp != nil && acc == nil {
 			f.Pending, _ = json.Marshal(signUp)
 		}
-		if err := st.UpdateFlow(ctx, f); err != nil {
+		if err := saveFlow(ctx, st, f); err != nil {
 			return err
 		}
 		step = &Step{FlowID: f.ID, Next: StepVerifyEmail, Email: email}
@@ -528,7 +547,7 @@ func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method s
 	if err := s.firstFactorDone(ctx, st, f, acc.PersonID, method); err != nil {
 		return nil, err
 	}
-	if err := st.UpdateFlow(ctx, f); err != nil {
+	if err := saveFlow(ctx, st, f); err != nil {
 		return nil, err
 	}
 	return &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}, nil

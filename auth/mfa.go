@@ -134,7 +134,7 @@ func (s *Accounts) VerifySecondFactor(ctx context.Context, p SecondFactorParams)
 			// password, not instead of it.
 			f.Step = StepNewPassword
 		}
-		if err := st.UpdateFlow(ctx, f); err != nil {
+		if err := saveFlow(ctx, st, f); err != nil {
 			return err
 		}
 		if method == amrRecoveryCode {

@@ -106,7 +106,7 @@ type OAuth struct {
 	clients ttlCache[*Client]
 	tokens  ttlCache[*AccessToken]
 	keys    keyCache
-	group   txGroup
+	group   txGroup[OAuthTxStore]
 
 	recorder oauthRecorder
 }

@@ -16,6 +16,15 @@ type TimelineSink interface {
 	Track(ctx context.Context, ev TimelineEvent) error
 }
 
+// TimelineBatchSink is a TimelineSink that takes a batch of events at
+// once, in order, answering one error (or nil) per event. The outbox hands
+// it every timeline job of a batch together: through ingest that is one
+// commit for all of them instead of one each.
+type TimelineBatchSink interface {
+	TimelineSink
+	TrackAll(ctx context.Context, evs []TimelineEvent) []error
+}
+
 // LogoutSender delivers an OIDC back-channel logout to a client.
 type LogoutSender interface {
 	SendLogout(ctx context.Context, l BackchannelLogout) error
@@ -99,10 +108,7 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 	// sign-in queues two or three jobs, and a commit each would cost more
 	// than the jobs. A crash in between runs the batch again after the
 	// lease (handlers are safe to repeat).
-	errs := make([]error, len(jobs))
-	for i, j := range jobs {
-		errs[i] = o.run(ctx, j)
-	}
+	errs := o.runAll(ctx, jobs)
 	err = o.InTx(ctx, func(st TxStore) error {
 		now := o.Clock.Now()
 		for i, j := range jobs {
@@ -136,6 +142,39 @@ func (o *Outbox) settle(ctx context.Context, st TxStore, j *OutboxJob, runErr er
 		o.Log.WarnContext(ctx, "outbox job failed; will retry", "kind", j.Kind, "id", j.ID, "attempt", j.Attempts, "retry_in", backoff, "err", runErr)
 		return st.FailOutbox(ctx, j.ID, runErr.Error(), now.Add(backoff))
 	}
+}
+
+// runAll runs a batch of jobs and returns their errors. With a
+// TimelineBatchSink the timeline events go in one call, in job order,
+// after the batch's other jobs (which do not depend on them).
+func (o *Outbox) runAll(ctx context.Context, jobs []*OutboxJob) []error {
+	errs := make([]error, len(jobs))
+	batch, _ := o.Timeline.(TimelineBatchSink)
+	var evs []TimelineEvent
+	var at []int
+	for i, j := range jobs {
+		if batch == nil || j.Kind != JobTimeline {
+			errs[i] = o.run(ctx, j)
+			continue
+		}
+		var ev TimelineEvent
+		if err := json.Unmarshal(j.Payload, &ev); err != nil {
+			errs[i] = err
+			continue
+		}
+		evs, at = append(evs, ev), append(at, i)
+	}
+	if len(evs) > 0 {
+		res := batch.TrackAll(ctx, evs)
+		for k, i := range at {
+			if k < len(res) {
+				errs[i] = res[k]
+			} else {
+				errs[i] = fmt.Errorf("timeline: no answer for event %d of %d", k, len(evs))
+			}
+		}
+	}
+	return errs
 }
 
 func (o *Outbox) run(ctx context.Context, j *OutboxJob) error {

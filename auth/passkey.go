@@ -237,7 +237,7 @@ func (s *Accounts) FinishPasskeyRegistration(ctx context.Context, p FinishPasske
 			return errPasskeyCeremony
 		}
 		// The challenge is spent whatever the answer: a second try starts over.
-		if err := st.DeleteFlow(ctx, f.ID); err != nil {
+		if err := endFlow(ctx, st, f); err != nil {
 			return errPasskeyCeremony
 		}
 		acc, err := st.AccountOf(ctx, []string{ses.PersonID})
@@ -429,7 +429,7 @@ func (s *Accounts) BeginPasskeyLogin(ctx context.Context, p PasskeyLoginParams) 
 		if f.Pending, err = json.Marshal(pend); err != nil {
 			return err
 		}
-		return st.UpdateFlow(ctx, f)
+		return saveFlow(ctx, st, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: begin passkey login: %w", err)
@@ -540,7 +540,7 @@ func (s *Accounts) FinishPasskeyLogin(ctx context.Context, p FinishPasskeyLoginP
 			return err
 		}
 		if used.CloneWarning {
-			if err := st.UpdateFlow(ctx, f); err != nil {
+			if err := saveFlow(ctx, st, f); err != nil {
 				return err
 			}
 			return s.record(ctx, st, AuditEntry{ActorType: ActorAnonymous, Action: "auth.passkey_clone_warning", Outcome: OutcomeDenied, PersonID: acc.PersonID,
@@ -554,7 +554,7 @@ func (s *Accounts) FinishPasskeyLogin(ctx context.Context, p FinishPasskeyLoginP
 		if uv {
 			f.AMR, f.Step = appendAMR(f.AMR, amrUserVerified), StepDone
 		}
-		if err := st.UpdateFlow(ctx, f); err != nil {
+		if err := saveFlow(ctx, st, f); err != nil {
 			return err
 		}
 		step = &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}

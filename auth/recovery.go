@@ -69,7 +69,7 @@ func (s *Accounts) proveRecovery(ctx context.Context, st TxStore, f *Flow, acc *
 	if needMFA {
 		f.Step = StepMFA
 	}
-	if err := st.UpdateFlow(ctx, f); err != nil {
+	if err := saveFlow(ctx, st, f); err != nil {
 		return nil, err
 	}
 	return &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}, nil
@@ -106,7 +106,7 @@ func (s *Accounts) ResetPassword(ctx context.Context, p ResetPasswordParams) (*S
 // brings the ticket to Onramp (RedeemTicket).
 func (s *Accounts) ResetPasswordForTicket(ctx context.Context, p ResetPasswordParams) (*Step, error) {
 	return s.resetPassword(ctx, p, func(ctx context.Context, st TxStore, f *Flow) error {
-		return st.UpdateFlow(ctx, f)
+		return saveFlow(ctx, st, f)
 	})
 }
 

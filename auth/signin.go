@@ -35,7 +35,10 @@ func (s *Accounts) SignInPasswordSession(ctx context.Context, p PasswordParams) 
 		g, err = s.complete(ctx, st, f, p.Info)
 		return err
 	})
-	return step, g, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return step, g, nil
 }
 
 // signInPassword checks the password; done, if set, finishes a flow whose
@@ -81,8 +84,12 @@ func (s *Accounts) signInPassword(ctx context.Context, p PasswordParams, done fu
 			return nil, err
 		}
 	}
+	// Concurrent sign-ins share a commit: the transaction is small and its
+	// fsync would otherwise bound sign-ins per second. The function may run
+	// twice (txGroup.run), so it sets step afresh.
 	var step *Step
-	err = s.cfg.InTx(ctx, func(st TxStore) error {
+	err = s.groupTx(ctx, func(st TxStore) error {
+		step = nil
 		if !ok {
 			if err := s.failed(ctx, st, p.Info, email); err != nil {
 				return err
@@ -117,7 +124,7 @@ func (s *Accounts) signInPassword(ctx context.Context, p PasswordParams, done fu
 		if f.Step == StepDone && done != nil {
 			return done(ctx, st, f)
 		}
-		return st.UpdateFlow(ctx, f)
+		return saveFlow(ctx, st, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: sign in: %w", err)
@@ -179,7 +186,7 @@ func (s *Accounts) complete(ctx context.Context, st TxStore, f *Flow, info Reque
 	if err != nil {
 		return nil, err
 	}
-	if err := st.DeleteFlow(ctx, f.ID); err != nil {
+	if err := endFlow(ctx, st, f); err != nil {
 		return nil, err
 	}
 	method := "password"

@@ -150,7 +150,7 @@ func (s *Accounts) UpstreamStart(ctx context.Context, p UpstreamStartParams) (st
 			Nonce: nonce, Verifier: verifier, ReturnTo: p.ReturnTo}}
 		f.Email, f.PersonID, f.Step = "", "", StepUpstream
 		f.Pending, _ = json.Marshal(pend)
-		return st.UpdateFlow(ctx, f)
+		return saveFlow(ctx, st, f)
 	})
 	if err != nil {
 		return "", fmt.Errorf("auth: upstream start: %w", err)
@@ -224,7 +224,7 @@ func (s *Accounts) UpstreamCallback(ctx context.Context, p UpstreamCallbackParam
 		// Spent now, whatever the exchange brings: a replayed or raced
 		// answer finds no state.
 		f.Step, f.Pending = StepEmail, nil
-		return st.UpdateFlow(ctx, f)
+		return saveFlow(ctx, st, f)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: upstream callback: %w", err)
@@ -330,7 +330,7 @@ func (s *Accounts) upstreamSignIn(ctx context.Context, st TxStore, f *Flow, prov
 		// Not proof: the address gets an Onramp code, and proveEmail
 		// makes the link once it is redeemed.
 		f.Step = StepVerifyEmail
-		if err := st.UpdateFlow(ctx, f); err != nil {
+		if err := saveFlow(ctx, st, f); err != nil {
 			return nil, err
 		}
 		if err := s.record(ctx, st, AuditEntry{ActorType: ActorAnonymous, Action: "auth.upstream_email_unproven", ClientID: f.ClientID, IP: info.IP, UserAgent: info.UserAgent,
@@ -366,7 +366,7 @@ func (s *Accounts) upstreamDone(ctx context.Context, st TxStore, f *Flow, acc *A
 	if err := s.firstFactorDone(ctx, st, f, acc.PersonID, method); err != nil {
 		return nil, err
 	}
-	if err := st.UpdateFlow(ctx, f); err != nil {
+	if err := saveFlow(ctx, st, f); err != nil {
 		return nil, err
 	}
 	return &Step{FlowID: f.ID, Next: f.Step, Email: f.Email}, nil

@@ -63,11 +63,12 @@ func (s *Server) authPageRoutes(m *http.ServeMux) {
 // browser its cookie. The flow carries the OIDC auth request through to
 // Complete, and the tracking id the SDK put on the link (onramp_aid), so
 // the visitor's earlier browsing joins the account once the email is
-// proven.
+// proven. It is deferred: showing the page writes nothing, the cookie
+// carries the flow until a step stores it (auth.StartFlowParams.Deferred).
 func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, kind, authRequest string) (*auth.Flow, string, error) {
 	f, ref, err := s.Accounts.StartFlow(r.Context(), auth.StartFlowParams{
 		Kind: kind, AuthRequestID: authRequest, AnonymousID: anonymousIDOf(r), Info: s.requestInfo(r),
-		Lang: s.pages.lang(r),
+		Lang: s.pages.lang(r), Deferred: true,
 	})
 	if err != nil {
 		return nil, "", err

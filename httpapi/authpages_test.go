@@ -149,6 +149,33 @@ func TestSignInPassword(t *testing.T) {
 	}
 }
 
+// TestSignInFormWritesNoFlow: showing the sign-in form and a password
+// sign-in that finishes at once write no flow row (the cookie carries the
+// flow); asking for a code stores it, and the same cookie goes on.
+func TestSignInFormWritesNoFlow(t *testing.T) {
+	s := newTestStack(t)
+	b := s.browser()
+	wantAt(t, b.signUp("flo@example.com", "correct horse battery", ""), "/account")
+	b.signOut()
+	flows := s.count("auth_flows")
+	p := b.get("/auth/sign-in")
+	if s.count("auth_flows") != flows || b.cookie("onramp_flow") == "" {
+		t.Fatalf("the sign-in form: %d flow rows, was %d; flow cookie %q", s.count("auth_flows"), flows, b.cookie("onramp_flow"))
+	}
+	wantAt(t, b.submit(p.form(t, "/auth/sign-in"), "email", "flo@example.com", "password", "correct horse battery", "action", "password"), "/account")
+	if s.count("auth_flows") != flows {
+		t.Errorf("a password sign-in left %d flow rows, was %d", s.count("auth_flows"), flows)
+	}
+	b.signOut()
+	p = b.get("/auth/sign-in")
+	wantAt(t, b.submit(p.form(t, "/auth/sign-in"), "email", "flo@example.com", "action", "code"), "/auth/verify")
+	if s.count("auth_flows") != flows+1 {
+		t.Errorf("asking for a code: %d flow rows, want %d", s.count("auth_flows"), flows+1)
+	}
+	p = b.get("/auth/verify")
+	wantAt(t, b.verify(p, s.lastCode("flo@example.com")), "/account")
+}
+
 func TestSignInByCode(t *testing.T) {
 	s := newTestStack(t)
 	b := s.browser()

@@ -206,7 +206,7 @@ func scanSession(sc rowScanner) (*auth.Session, error) {
 }
 
 func (q *Queries) CreateSession(ctx context.Context, s *auth.Session) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.execHot(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.SecretHash, s.PersonID, s.AAL, listText(s.AMR), micros(s.AuthTime), micros(s.CreatedAt), micros(s.LastSeenAt),
 		micros(s.IdleExpiresAt), micros(s.ExpiresAt), s.IP, s.UserAgent, nullMicros(s.RevokedAt), s.RevokedReason)
 	if isUnique(err) {
@@ -318,7 +318,7 @@ func scanFlow(sc rowScanner) (*auth.Flow, error) {
 }
 
 func (q *Queries) CreateFlow(ctx context.Context, f *auth.Flow) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO auth_flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.execHot(ctx, `INSERT INTO auth_flows (`+flowCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.SecretHash, f.Kind, f.AuthRequestID, f.ClientID, f.Email, f.PersonID, f.AnonymousID, f.Step, listText(f.AMR), rawText(f.Pending), f.IP,
 		micros(f.CreatedAt), micros(f.ExpiresAt), f.Lang)
 	if isUnique(err) {
@@ -336,7 +336,7 @@ func (q *Queries) FlowByID(ctx context.Context, id string) (*auth.Flow, error) {
 
 // UpdateFlow changes everything but the id and the creation time.
 func (q *Queries) UpdateFlow(ctx context.Context, f *auth.Flow) error {
-	res, err := q.x.ExecContext(ctx, `UPDATE auth_flows SET secret_hash = ?, kind = ?, auth_request_id = ?, client_id = ?, email = ?, person_id = ?,
+	res, err := q.execHot(ctx, `UPDATE auth_flows SET secret_hash = ?, kind = ?, auth_request_id = ?, client_id = ?, email = ?, person_id = ?,
 		anonymous_id = ?, step = ?, amr = ?, pending = ?, ip = ?, expires_at = ?, lang = ? WHERE id = ?`,
 		f.SecretHash, f.Kind, f.AuthRequestID, f.ClientID, f.Email, f.PersonID, f.AnonymousID, f.Step, listText(f.AMR), rawText(f.Pending), f.IP,
 		micros(f.ExpiresAt), f.Lang, f.ID)
@@ -344,7 +344,7 @@ func (q *Queries) UpdateFlow(ctx context.Context, f *auth.Flow) error {
 }
 
 func (q *Queries) DeleteFlow(ctx context.Context, id string) error {
-	res, err := q.x.ExecContext(ctx, `DELETE FROM auth_flows WHERE id = ?`, id)
+	res, err := q.execHot(ctx, `DELETE FROM auth_flows WHERE id = ?`, id)
 	return changedOne(res, err, "flow")
 }
 
@@ -521,7 +521,7 @@ func scanAttempts(sc rowScanner) (*auth.Attempts, error) {
 // AddFailure is one upsert, so that concurrent failures all count. A new
 // window starts at the failure that opens it and keeps any lock.
 func (q *Queries) AddFailure(ctx context.Context, key string, windowStart, at time.Time) (*auth.Attempts, error) {
-	return one(q.x.QueryRowContext(ctx, `INSERT INTO login_attempts (key, failures, window_start, locked_until, updated_at) VALUES (?1, 1, ?2, 0, ?2)
+	return one(q.queryRowHot(ctx, `INSERT INTO login_attempts (key, failures, window_start, locked_until, updated_at) VALUES (?1, 1, ?2, 0, ?2)
 		ON CONFLICT (key) DO UPDATE SET
 			failures = CASE WHEN login_attempts.window_start < ?3 THEN 1 ELSE login_attempts.failures + 1 END,
 			window_start = CASE WHEN login_attempts.window_start < ?3 THEN excluded.window_start ELSE login_attempts.window_start END,
@@ -534,14 +534,14 @@ func (q *Queries) AttemptsOf(ctx context.Context, key string) (*auth.Attempts, e
 }
 
 func (q *Queries) SetLockedUntil(ctx context.Context, key string, until time.Time) error {
-	res, err := q.x.ExecContext(ctx, `UPDATE login_attempts SET locked_until = ? WHERE key = ?`, micros(until), key)
+	res, err := q.execHot(ctx, `UPDATE login_attempts SET locked_until = ? WHERE key = ?`, micros(until), key)
 	return changedOne(res, err, "attempts")
 }
 
 // ResetAttempts forgets the counter; one that does not exist is reset
 // already.
 func (q *Queries) ResetAttempts(ctx context.Context, key string) error {
-	if _, err := q.x.ExecContext(ctx, `DELETE FROM login_attempts WHERE key = ?`, key); err != nil {
+	if _, err := q.execHot(ctx, `DELETE FROM login_attempts WHERE key = ?`, key); err != nil {
 		return fmt.Errorf("sqlite: reset attempts: %w", err)
 	}
 	return nil
@@ -639,7 +639,7 @@ func scanOutbox(sc rowScanner) (*auth.OutboxJob, error) {
 }
 
 func (q *Queries) EnqueueOutbox(ctx context.Context, j *auth.OutboxJob) error {
-	res, err := q.x.ExecContext(ctx, `INSERT INTO auth_outbox (kind, payload, run_at, attempts, last_error, done_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	res, err := q.execHot(ctx, `INSERT INTO auth_outbox (kind, payload, run_at, attempts, last_error, done_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		j.Kind, rawText(j.Payload), micros(j.RunAt), j.Attempts, j.LastError, nullMicros(j.DoneAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: enqueue outbox: %w", err)
@@ -658,7 +658,7 @@ func (q *Queries) ClaimOutbox(ctx context.Context, now time.Time, lease time.Dur
 	if limit <= 0 {
 		return []*auth.OutboxJob{}, nil
 	}
-	rows, err := q.x.QueryContext(ctx, `UPDATE auth_outbox SET run_at = ?, attempts = attempts + 1
+	rows, err := q.queryHot(ctx, `UPDATE auth_outbox SET run_at = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM auth_outbox WHERE done_at IS NULL AND run_at <= ? ORDER BY run_at, id LIMIT ?)
 		RETURNING `+outboxCols, micros(now.Add(lease)), micros(now), limit)
 	jobs, err := all(rows, err, scanOutbox, "claim outbox")
@@ -667,12 +667,12 @@ func (q *Queries) ClaimOutbox(ctx context.Context, now time.Time, lease time.Dur
 }
 
 func (q *Queries) CompleteOutbox(ctx context.Context, id int64, at time.Time) error {
-	res, err := q.x.ExecContext(ctx, `UPDATE auth_outbox SET done_at = ? WHERE id = ?`, micros(at), id)
+	res, err := q.execHot(ctx, `UPDATE auth_outbox SET done_at = ? WHERE id = ?`, micros(at), id)
 	return changedOne(res, err, "outbox job")
 }
 
 func (q *Queries) FailOutbox(ctx context.Context, id int64, errText string, next time.Time) error {
-	res, err := q.x.ExecContext(ctx, `UPDATE auth_outbox SET last_error = ?, run_at = ? WHERE id = ?`, errText, micros(next), id)
+	res, err := q.execHot(ctx, `UPDATE auth_outbox SET last_error = ?, run_at = ? WHERE id = ?`, errText, micros(next), id)
 	return changedOne(res, err, "outbox job")
 }
 

@@ -105,7 +105,7 @@ func (q *Queries) PutTOTP(ctx context.Context, t *auth.TOTP) error {
 }
 
 func (q *Queries) TOTPOf(ctx context.Context, personID string) (*auth.TOTP, error) {
-	return one(q.x.QueryRowContext(ctx, `SELECT `+totpCols+` FROM totp WHERE person_id = ?`, personID), scanTOTP, "authenticator app")
+	return one(q.queryRowHot(ctx, `SELECT `+totpCols+` FROM totp WHERE person_id = ?`, personID), scanTOTP, "authenticator app")
 }
 
 // AdvanceTOTPStep is a compare-and-set on last_step, like UseCode: the

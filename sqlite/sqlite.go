@@ -368,7 +368,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 	// for a statement that did run when ctx ends just after it, and a BEGIN
 	// reported as failed but in fact open would leave the pinned connection
 	// inside a transaction for good. Its wait is bounded by busy_timeout.
-	if _, err := db.wconn.ExecContext(context.WithoutCancel(ctx), "BEGIN IMMEDIATE"); err != nil {
+	if _, err := db.execControl(context.WithoutCancel(ctx), "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	done := false
@@ -384,12 +384,23 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 	if err := fn(&Queries{x: db.wconn, db: db}); err != nil {
 		return err
 	}
-	if _, err := db.wconn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+	if _, err := db.execControl(context.WithoutCancel(ctx), "COMMIT"); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	done = true
 	db.resetWAL(ctx)
 	return nil
+}
+
+// execControl runs BEGIN or COMMIT as a statement prepared once on the
+// pinned writer: parsing them afresh for every transaction cost more CPU
+// than some of the transactions' own statements. The caller holds wmu.
+func (db *DB) execControl(ctx context.Context, query string) (sql.Result, error) {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return db.wconn.ExecContext(ctx, query)
+	}
+	return st.ExecContext(ctx)
 }
 
 // resetWAL keeps the WAL from growing without bound under sustained

@@ -31,6 +31,65 @@ type timelineSink struct {
 var errEventRefused = errors.New("timeline event refused")
 
 func (t timelineSink) Track(ctx context.Context, ev auth.TimelineEvent) error {
+	return t.TrackAll(ctx, []auth.TimelineEvent{ev})[0]
+}
+
+// TrackAll ingests the events as one batch per property (in practice one:
+// Onramp's own), in order: one commit for all of them, where Track for
+// each waited for a commit of its own. Each event gets its own answer.
+func (t timelineSink) TrackAll(ctx context.Context, evs []auth.TimelineEvent) []error {
+	errs := make([]error, len(evs))
+	type group struct {
+		at   []int
+		msgs []json.RawMessage
+	}
+	var props []string
+	groups := map[string]*group{}
+	for i, ev := range evs {
+		raw, err := trackMessage(ev)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		prop := ev.PropertyID
+		if prop == "" {
+			prop = authPropertyID
+		}
+		g := groups[prop]
+		if g == nil {
+			g = &group{}
+			groups[prop] = g
+			props = append(props, prop)
+		}
+		g.at, g.msgs = append(g.at, i), append(g.msgs, raw)
+	}
+	for _, prop := range props {
+		g := groups[prop]
+		res, err := t.events.Ingest(ctx, events.IngestParams{
+			Batch: &events.Batch{Messages: g.msgs}, Type: "track", Envelope: events.Envelope{PropertyID: prop, ReceivedAt: t.clock.Now()},
+		})
+		if err != nil {
+			for _, i := range g.at {
+				errs[i] = err
+			}
+			continue
+		}
+		for _, r := range res.Rejected {
+			if r.Index >= 0 && r.Index < len(g.at) {
+				errs[g.at[r.Index]] = fmt.Errorf("%w: %s: %s", errEventRefused, r.Code, r.Reason)
+				continue
+			}
+			// Refused as a whole: every event of the call.
+			for _, i := range g.at {
+				errs[i] = fmt.Errorf("%w: %s: %s", errEventRefused, r.Code, r.Reason)
+			}
+		}
+	}
+	return errs
+}
+
+// trackMessage is the Segment track call of an auth event.
+func trackMessage(ev auth.TimelineEvent) (json.RawMessage, error) {
 	msg := map[string]any{
 		"type": "track", "event": ev.Event, "userId": ev.Subject, "messageId": ev.MessageID,
 		"timestamp": ev.At.Format(time.RFC3339Nano),
@@ -43,26 +102,9 @@ func (t timelineSink) Track(ctx context.Context, ev auth.TimelineEvent) error {
 	}
 	body, err := json.Marshal(msg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errEventRefused, err)
+		return nil, fmt.Errorf("%w: %v", errEventRefused, err)
 	}
-	batch, err := events.DecodeBody(body, "track")
-	if err != nil {
-		return fmt.Errorf("%w: %v", errEventRefused, err)
-	}
-	prop := ev.PropertyID
-	if prop == "" {
-		prop = authPropertyID
-	}
-	res, err := t.events.Ingest(ctx, events.IngestParams{
-		Batch: batch, Type: "track", Envelope: events.Envelope{PropertyID: prop, ReceivedAt: t.clock.Now()},
-	})
-	if err != nil {
-		return err
-	}
-	if len(res.Rejected) > 0 {
-		return fmt.Errorf("%w: %s: %s", errEventRefused, res.Rejected[0].Code, res.Rejected[0].Reason)
-	}
-	return nil
+	return body, nil
 }
 
 // newOutbox is the worker that carries out what the account rules queued:
