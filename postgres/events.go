@@ -72,6 +72,29 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 	for i, e := range evs {
 		e.Seq = first + int64(i)
 	}
+	// Still under the lock of reserveSeqs: concurrent ingests write the
+	// pairs one after the other and cannot deadlock on them.
+	return notePersonProperties(ctx, q.x, evs)
+}
+
+// notePersonProperties records which persons have events from which
+// property (the console's property filter): one row per distinct pair,
+// most of which exist already and cost one probe.
+func notePersonProperties(ctx context.Context, x querier, evs []*events.Event) error {
+	type pair struct{ person, property string }
+	seen := make(map[pair]bool, len(evs))
+	var persons, props []string
+	for _, e := range evs {
+		k := pair{e.PersonID, e.PropertyID}
+		if !seen[k] {
+			seen[k] = true
+			persons, props = append(persons, k.person), append(props, k.property)
+		}
+	}
+	_, err := x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, persons, props)
+	if err != nil {
+		return fmt.Errorf("postgres: person properties: %w", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,36 @@
+-- People search for the staff console (docs/design/console.md).
+--
+-- search_name is identity.SearchName of the traits (the lower-case name,
+-- or first and last name), written by CreatePersons and UpdatePersons
+-- whenever they write traits, so that a name search is an index range
+-- (the "C" collation makes a prefix an exact byte range, as in SQLite).
+-- NULL when the traits name nobody. The backfill below does in SQL what
+-- SearchName does in Go (lower() here follows the database's locale).
+ALTER TABLE persons ADD COLUMN search_name text COLLATE "C";
+UPDATE persons SET search_name = NULLIF(lower(left(btrim(CASE
+        WHEN jsonb_typeof(traits -> 'name') = 'string' AND btrim(traits ->> 'name') <> '' THEN traits ->> 'name'
+        ELSE COALESCE(NULLIF(btrim(CASE WHEN jsonb_typeof(traits -> 'first_name') = 'string' THEN traits ->> 'first_name' END), ''),
+                      NULLIF(btrim(CASE WHEN jsonb_typeof(traits -> 'firstName') = 'string' THEN traits ->> 'firstName' END), ''), '')
+             || ' ' ||
+             COALESCE(NULLIF(btrim(CASE WHEN jsonb_typeof(traits -> 'last_name') = 'string' THEN traits ->> 'last_name' END), ''),
+                      NULLIF(btrim(CASE WHEN jsonb_typeof(traits -> 'lastName') = 'string' THEN traits ->> 'lastName' END), ''), '')
+    END), 200)), '');
+CREATE INDEX persons_search_name ON persons (search_name) WHERE search_name IS NOT NULL;
+
+-- sort=first_seen pages through this one as sort=last_seen does through
+-- persons_last_seen.
+CREATE INDEX persons_created ON persons (created_at, id);
+
+-- Which persons have events from which property: one row per pair,
+-- written by InsertEvents, so the property filter is one probe per person
+-- however many events the person has. Rows stay with the person the
+-- events were attributed to, as events do, so an unmerge needs nothing.
+CREATE TABLE person_properties (
+    person_id   text COLLATE "C" NOT NULL,
+    property_id text COLLATE "C" NOT NULL,
+    PRIMARY KEY (person_id, property_id)
+);
+INSERT INTO person_properties (person_id, property_id) SELECT DISTINCT person_id, property_id FROM events;
+
+-- Sign-ups per day on the console's home page.
+CREATE INDEX accounts_created ON accounts (created_at);

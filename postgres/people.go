@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/onramp-dev/onramp/identity"
+)
+
+// hasAccountOf is true when any person of p's tree holds an account: an
+// account stays with the person it was made for, which a merge may have
+// folded into another.
+const hasAccountOf = `EXISTS (SELECT 1 FROM persons m JOIN accounts a ON a.person_id = m.id WHERE m.root_id = p.id)`
+
+// SearchPersons walks an index in the sort's order (persons_last_seen or
+// persons_created) from the cursor and keeps the rows that pass the
+// filters; a search text first narrows the candidates to the owners of
+// matching identifiers and names, found through their own indexes.
+func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([]*identity.FoundPerson, error) {
+	where := []string{"p.root_id = p.id"}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if s := strings.TrimSpace(pq.Search); s != "" {
+		from, to := identity.NameSearchRange(s)
+		// Identifiers belong to the person that first carried them, which
+		// may since have been merged: the hit is that person's root.
+		where = append(where, `p.id IN (
+			SELECT o.root_id FROM persons o WHERE o.id IN (
+				SELECT i.person_id FROM identifiers i WHERE i.value = `+arg(s)+`
+				UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= `+arg(from)+` AND i.value < `+arg(to)+`
+				UNION ALL SELECT `+arg(s)+`)
+			UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`)`)
+	}
+	if pq.TraitKey != "" {
+		where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
+	}
+	if !pq.SeenAfter.IsZero() {
+		where = append(where, `p.last_seen_at >= `+arg(ts(pq.SeenAfter)))
+	}
+	if !pq.SeenBefore.IsZero() {
+		where = append(where, `p.last_seen_at < `+arg(ts(pq.SeenBefore)))
+	}
+	if pq.PropertyID != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM persons m JOIN person_properties pp ON pp.person_id = m.id AND pp.property_id = `+arg(pq.PropertyID)+` WHERE m.root_id = p.id)`)
+	}
+	switch pq.HasAccount {
+	case identity.WithAccount:
+		where = append(where, hasAccountOf)
+	case identity.WithoutAccount:
+		where = append(where, `NOT `+hasAccountOf)
+	}
+	col, dir, cmp := "p.last_seen_at", "DESC", "<"
+	if pq.Sort.ByFirstSeen() {
+		col = "p.created_at"
+	}
+	if pq.Sort.Ascending() {
+		dir, cmp = "ASC", ">"
+	}
+	if pq.After != nil {
+		where = append(where, `(`+col+`, p.id) `+cmp+` (`+arg(ts(pq.After.At))+`, `+arg(pq.After.ID)+`)`)
+	}
+	rows, err := q.x.Query(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, `+hasAccountOf+`
+		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+col+` `+dir+`, p.id `+dir+` LIMIT `+arg(limit(pq.Limit)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search persons: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*identity.FoundPerson, error) {
+		var p identity.Person
+		var f identity.FoundPerson
+		var traits []byte
+		var c, u, l pgtype.Timestamptz
+		if err := row.Scan(&p.ID, &p.RootID, &p.MergedInto, &p.UserID, &traits, &c, &u, &l, &f.HasAccount); err != nil {
+			return nil, err
+		}
+		p.Traits = traits
+		p.CreatedAt, p.UpdatedAt, p.LastSeenAt = fromTS(c), fromTS(u), fromTS(l)
+		f.Person = &p
+		return &f, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search persons: %w", err)
+	}
+	return out, nil
+}
+
+func (q *Queries) PersonsPerDay(ctx context.Context, since time.Time) ([]identity.DayCount, error) {
+	return q.perDay(ctx, `SELECT date_trunc('day', created_at, 'UTC'), count(*) FROM persons WHERE created_at >= $1 AND root_id = id GROUP BY 1 ORDER BY 1`, since)
+}
+
+func (q *Queries) AccountsPerDay(ctx context.Context, since time.Time) ([]identity.DayCount, error) {
+	return q.perDay(ctx, `SELECT date_trunc('day', created_at, 'UTC'), count(*) FROM accounts WHERE created_at >= $1 GROUP BY 1 ORDER BY 1`, since)
+}
+
+func (q *Queries) perDay(ctx context.Context, query string, since time.Time) ([]identity.DayCount, error) {
+	rows, err := q.x.Query(ctx, query, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: per day: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.DayCount, error) {
+		var d identity.DayCount
+		var day pgtype.Timestamptz
+		err := row.Scan(&day, &d.Count)
+		d.Day = fromTS(day)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: per day: %w", err)
+	}
+	if out == nil {
+		out = []identity.DayCount{}
+	}
+	return out, nil
+}
