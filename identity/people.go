@@ -42,7 +42,9 @@ func (s PersonSort) Ascending() bool { return strings.HasPrefix(string(s), "-") 
 
 // ByFirstSeen reports whether the order is by created_at (first seen)
 // rather than last_seen_at.
-func (s PersonSort) ByFirstSeen() bool { return strings.TrimPrefix(string(s), "-") == string(SortFirstSeen) }
+func (s PersonSort) ByFirstSeen() bool {
+	return strings.TrimPrefix(string(s), "-") == string(SortFirstSeen)
+}
 
 // key is the time a person is ordered by.
 func (s PersonSort) key(p *Person) time.Time {

@@ -204,7 +204,9 @@ var consoleTests = []test{
 				mk("m4", "per_2", "prp_app"), mk("m5", "per_4", "prp_web"),
 			})
 		})
-		e.tx(t, func(s Store) error { return s.InsertEvents(e.ctx, []*events.Event{mk("m6", "per_2", "prp_app"), mk("m7", "per_5", "prp_docs")}) })
+		e.tx(t, func(s Store) error {
+			return s.InsertEvents(e.ctx, []*events.Event{mk("m6", "per_2", "prp_app"), mk("m7", "per_5", "prp_docs")})
+		})
 		for _, tc := range []struct {
 			prop string
 			want []string
@@ -229,7 +231,9 @@ var consoleTests = []test{
 		)
 		e.addIdentifiers(t, ident(identity.Email, "ada@example.com", "per_4"))
 		e.tx(t, func(s Store) error { return s.CreateAccount(e.ctx, newAccount("per_3")) })
-		e.tx(t, func(s Store) error { return s.InsertEvents(e.ctx, []*events.Event{event("m1", "per_1", at(0)), event("m2", "per_3", at(0))}) })
+		e.tx(t, func(s Store) error {
+			return s.InsertEvents(e.ctx, []*events.Event{event("m1", "per_1", at(0)), event("m2", "per_3", at(0))})
+		})
 		// "ada" is a name prefix of three and an email prefix of the fourth.
 		sameStrings(t, "name or email", foundIDs(e.search(t, identity.PersonQuery{Search: "ada"})), []string{"per_4", "per_3", "per_2", "per_1"})
 		sameStrings(t, "and trait", foundIDs(e.search(t, identity.PersonQuery{Search: "ada", TraitKey: "plan", TraitValue: "pro"})), []string{"per_4", "per_3", "per_1"})
