@@ -184,6 +184,22 @@ func (s *Service) PeoplePerDay(ctx context.Context, since time.Time) ([]DayCount
 	return out, nil
 }
 
+// Engines index each top-level trait whose key and value (as text) fit in
+// maxIndexedTrait bytes, for the trait filter; longer ones are compared
+// by reading the traits.
+const maxIndexedTrait = 200
+
+// IndexedTrait reports whether a trait filter can use the engines' trait
+// index.
+func IndexedTrait(key, value string) bool {
+	return len(key) <= maxIndexedTrait && len(value) <= maxIndexedTrait
+}
+
+// TraitDriveLimit is where engines switch a trait filter from fetching
+// the matching people and sorting them to probing people in sort order:
+// below it the sort is small, above it the first page fills fast.
+const TraitDriveLimit = 2000
+
 // maxSearchName bounds the stored search name: a name longer than this is
 // still found by its first 200 bytes.
 const maxSearchName = 200

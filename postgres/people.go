@@ -40,7 +40,19 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 			UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`)`)
 	}
 	if pq.TraitKey != "" {
-		where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
+		// As on SQLite: few matches drive the query, many are probed down
+		// the sort's index (the planner's estimates know keys and values
+		// apart, not which value goes with which key).
+		switch n, err := q.traitMatches(ctx, pq.TraitKey, pq.TraitValue); {
+		case err != nil:
+			return nil, err
+		case n < 0:
+			where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
+		case n < identity.TraitDriveLimit:
+			where = append(where, `p.id IN (SELECT t.person_id FROM person_traits t WHERE t.key = `+arg(pq.TraitKey)+` AND t.value = `+arg(pq.TraitValue)+`)`)
+		default:
+			where = append(where, `EXISTS (SELECT 1 FROM person_traits t WHERE t.key = `+arg(pq.TraitKey)+` AND t.value = `+arg(pq.TraitValue)+` AND t.person_id = p.id)`)
+		}
 	}
 	if !pq.SeenAfter.IsZero() {
 		where = append(where, `p.last_seen_at >= `+arg(ts(pq.SeenAfter)))
@@ -89,6 +101,19 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		return nil, fmt.Errorf("postgres: search persons: %w", err)
 	}
 	return out, nil
+}
+
+// traitMatches counts the persons with the trait, up to
+// identity.TraitDriveLimit; -1 when the index does not hold it.
+func (q *Queries) traitMatches(ctx context.Context, key, value string) (int, error) {
+	if !identity.IndexedTrait(key, value) {
+		return -1, nil
+	}
+	var n int
+	if err := q.x.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM person_traits WHERE key = $1 AND value = $2 LIMIT $3) AS m`, key, value, identity.TraitDriveLimit).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: search persons: %w", err)
+	}
+	return n, nil
 }
 
 func (q *Queries) PersonsPerDay(ctx context.Context, since time.Time) ([]identity.DayCount, error) {

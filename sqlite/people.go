@@ -34,11 +34,11 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		args = append(args, s, from, to, s, from, to)
 	}
 	if pq.TraitKey != "" {
-		// json_extract gives 1 and 0 for JSON true and false; the value is
-		// compared as the JSON text says it ("true"), as on Postgres.
-		where = append(where, `(CASE json_type(p.traits, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(p.traits, ?) AS TEXT) END) = ?`)
-		path := jsonPath(pq.TraitKey)
-		args = append(args, path, path, pq.TraitValue)
+		cond, targs, err := q.traitFilter(ctx, pq.TraitKey, pq.TraitValue)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, cond), append(args, targs...)
 	}
 	if !pq.SeenAfter.IsZero() {
 		where = append(where, `p.last_seen_at >= ?`)
@@ -94,6 +94,29 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		return nil, fmt.Errorf("sqlite: search persons: %w", err)
 	}
 	return out, nil
+}
+
+// traitFilter is the condition of trait=key:value. Through the
+// person_traits index it takes one of two shapes, chosen by counting the
+// matches up to traitDriveLimit: few matches drive the query (fetch them,
+// sort them); many are probed person by person down the sort's index,
+// where the first page fills quickly. Either way a rare value no longer
+// reads every person's traits.
+func (q *Queries) traitFilter(ctx context.Context, key, value string) (string, []any, error) {
+	if !identity.IndexedTrait(key, value) {
+		// json_extract gives 1 and 0 for JSON true and false; the value is
+		// compared as the JSON text says it ("true"), as on Postgres.
+		path := jsonPath(key)
+		return `(CASE json_type(p.traits, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(p.traits, ?) AS TEXT) END) = ?`, []any{path, path, value}, nil
+	}
+	var n int
+	if err := q.x.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM person_traits WHERE key = ? AND value = ? LIMIT ?)`, key, value, identity.TraitDriveLimit).Scan(&n); err != nil {
+		return "", nil, fmt.Errorf("sqlite: search persons: %w", err)
+	}
+	if n < identity.TraitDriveLimit {
+		return `p.id IN (SELECT t.person_id FROM person_traits t WHERE t.key = ? AND t.value = ?)`, []any{key, value}, nil
+	}
+	return `EXISTS (SELECT 1 FROM person_traits t WHERE t.key = ? AND t.value = ? AND t.person_id = p.id)`, []any{key, value}, nil
 }
 
 // dayMicros is one day in the microseconds times are stored in.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,41 @@ var consoleTests = []test{
 		sameStrings(t, "property and cursor", e.pageAll(t, identity.PersonQuery{PropertyID: "prp_app"}, 1), []string{"per_2", "per_1"})
 		e.tx(t, func(s Store) error { return s.DeletePersons(e.ctx, []string{"per_1"}) })
 		sameStrings(t, "after delete", foundIDs(e.search(t, identity.PersonQuery{PropertyID: "prp_app"})), []string{"per_2"})
+	}},
+	{"Console/SearchTraitIndex", func(t *testing.T, e *env) {
+		long := strings.Repeat("v", 300)
+		e.createPersons(t,
+			person("per_1", `{"plan": "pro", "note": "`+long+`"}`, at(1*time.Hour)),
+			person("per_2", `{"plan": "pro", "n": 7}`, at(2*time.Hour)),
+			person("per_3", `{"plan": "free"}`, at(3*time.Hour)),
+		)
+		trait := func(k, v string) []string {
+			return foundIDs(e.search(t, identity.PersonQuery{TraitKey: k, TraitValue: v}))
+		}
+		sameStrings(t, "pro", trait("plan", "pro"), []string{"per_2", "per_1"})
+		sameStrings(t, "value past the index", trait("note", long), []string{"per_1"})
+		// The index follows trait writes, and only the traits' owner counts.
+		p1 := person("per_1", `{"plan": "free", "n": 7}`, at(1*time.Hour))
+		e.tx(t, func(s Store) error { return s.UpdatePersons(e.ctx, []*identity.Person{p1}) })
+		sameStrings(t, "pro after update", trait("plan", "pro"), []string{"per_2"})
+		sameStrings(t, "free after update", trait("plan", "free"), []string{"per_3", "per_1"})
+		sameStrings(t, "number after update", trait("n", "7"), []string{"per_2", "per_1"})
+		sameStrings(t, "removed value", trait("note", long), nil)
+		e.tx(t, func(s Store) error { return s.DeletePersons(e.ctx, []string{"per_3"}) })
+		sameStrings(t, "after delete", trait("plan", "free"), []string{"per_1"})
+
+		// Past identity.TraitDriveLimit matches the query takes its other
+		// shape; the answer is the same.
+		var ps []*identity.Person
+		for i := range identity.TraitDriveLimit + 10 {
+			ps = append(ps, person(fmt.Sprintf("per_b%05d", i), `{"plan": "bulk"}`, at(time.Duration(i%50)*time.Minute)))
+		}
+		e.createPersons(t, ps...)
+		got := e.search(t, identity.PersonQuery{TraitKey: "plan", TraitValue: "bulk", Limit: 3})
+		sameStrings(t, "bulk first page", foundIDs(got), []string{"per_b01999", "per_b01949", "per_b01899"})
+		if n := len(e.pageAll(t, identity.PersonQuery{TraitKey: "plan", TraitValue: "bulk"}, 500)); n != identity.TraitDriveLimit+10 {
+			t.Errorf("paged through %d bulk persons, want %d", n, identity.TraitDriveLimit+10)
+		}
 	}},
 	{"Console/SearchCombined", func(t *testing.T, e *env) {
 		e.createPersons(t,

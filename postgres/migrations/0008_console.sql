@@ -34,3 +34,41 @@ INSERT INTO person_properties (person_id, property_id) SELECT DISTINCT person_id
 
 -- Sign-ups per day on the console's home page.
 CREATE INDEX accounts_created ON accounts (created_at);
+
+-- The trait filter's index: one row per top-level trait of each person,
+-- its value as text the way ->> gives it. Triggers keep it: the update
+-- one fires only when the traits changed, so the last-seen writes of
+-- ingest cost nothing here. Keys and values past 200 bytes are left out
+-- (a B-tree entry has a size limit); the filter reads the traits
+-- themselves for those.
+CREATE TABLE person_traits (
+    key       text COLLATE "C" NOT NULL,
+    value     text COLLATE "C" NOT NULL,
+    person_id text COLLATE "C" NOT NULL,
+    PRIMARY KEY (key, value, person_id)
+);
+CREATE INDEX person_traits_person ON person_traits (person_id);
+CREATE FUNCTION persons_index_traits() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        DELETE FROM person_traits WHERE person_id = OLD.id;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO person_traits (key, value, person_id)
+        SELECT t.key, t.value, NEW.id FROM jsonb_each_text(NEW.traits) t
+        WHERE t.value IS NOT NULL AND octet_length(t.key) <= 200 AND octet_length(t.value) <= 200
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER persons_traits_insert AFTER INSERT ON persons
+    FOR EACH ROW WHEN (NEW.traits <> '{}'::jsonb) EXECUTE FUNCTION persons_index_traits();
+CREATE TRIGGER persons_traits_update AFTER UPDATE OF traits ON persons
+    FOR EACH ROW WHEN (OLD.traits IS DISTINCT FROM NEW.traits) EXECUTE FUNCTION persons_index_traits();
+CREATE TRIGGER persons_traits_delete AFTER DELETE ON persons
+    FOR EACH ROW EXECUTE FUNCTION persons_index_traits();
+INSERT INTO person_traits (key, value, person_id)
+SELECT t.key, t.value, p.id FROM persons p, jsonb_each_text(p.traits) t
+WHERE t.value IS NOT NULL AND octet_length(t.key) <= 200 AND octet_length(t.value) <= 200
+ON CONFLICT DO NOTHING;

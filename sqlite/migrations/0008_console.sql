@@ -35,3 +35,35 @@ INSERT INTO person_properties (person_id, property_id) SELECT DISTINCT person_id
 
 -- Sign-ups per day on the console's home page.
 CREATE INDEX accounts_created ON accounts (created_at);
+
+-- The trait filter's index: one row per top-level trait of each person,
+-- its value as text the way the filter compares it (true/false, numbers
+-- as SQLite prints them, strings as they are, objects and arrays as JSON).
+-- Triggers keep it: the update one fires only when the traits text
+-- changed, so the last-seen writes of ingest cost nothing here. Keys and
+-- values past 200 bytes are left out; the filter reads the traits
+-- themselves for those.
+CREATE TABLE person_traits (
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    person_id TEXT NOT NULL,
+    PRIMARY KEY (key, value, person_id)
+) WITHOUT ROWID;
+CREATE INDEX person_traits_person ON person_traits (person_id);
+CREATE TRIGGER persons_traits_insert AFTER INSERT ON persons WHEN new.traits <> '{}' BEGIN
+    INSERT OR IGNORE INTO person_traits (key, value, person_id)
+    SELECT j.key, CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END, new.id FROM json_each(new.traits) j
+    WHERE j.type <> 'null' AND length(CAST(j.key AS BLOB)) <= 200 AND length(CAST(CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END AS BLOB)) <= 200;
+END;
+CREATE TRIGGER persons_traits_update AFTER UPDATE OF traits ON persons WHEN old.traits IS NOT new.traits BEGIN
+    DELETE FROM person_traits WHERE person_id = old.id;
+    INSERT OR IGNORE INTO person_traits (key, value, person_id)
+    SELECT j.key, CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END, new.id FROM json_each(new.traits) j
+    WHERE j.type <> 'null' AND length(CAST(j.key AS BLOB)) <= 200 AND length(CAST(CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END AS BLOB)) <= 200;
+END;
+CREATE TRIGGER persons_traits_delete AFTER DELETE ON persons BEGIN
+    DELETE FROM person_traits WHERE person_id = old.id;
+END;
+INSERT OR IGNORE INTO person_traits (key, value, person_id)
+SELECT j.key, CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END, p.id FROM persons p, json_each(p.traits) j
+WHERE j.type <> 'null' AND length(CAST(j.key AS BLOB)) <= 200 AND length(CAST(CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END AS BLOB)) <= 200;
