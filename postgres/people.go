@@ -32,12 +32,21 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		from, to := identity.NameSearchRange(s)
 		// Identifiers belong to the person that first carried them, which
 		// may since have been merged: the hit is that person's root.
-		where = append(where, `p.id IN (
-			SELECT o.root_id FROM persons o WHERE o.id IN (
-				SELECT i.person_id FROM identifiers i WHERE i.value = `+arg(s)+`
-				UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= `+arg(from)+` AND i.value < `+arg(to)+`
-				UNION ALL SELECT `+arg(s)+`)
-			UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`)`)
+		owners := `SELECT o.root_id FROM persons o WHERE o.id IN (
+				SELECT i.person_id FROM identifiers i WHERE i.value = ` + arg(s) + `
+				UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= ` + arg(from) + ` AND i.value < ` + arg(to) + `
+				UNION ALL SELECT ` + arg(s) + `)`
+		// As on SQLite: a name prefix shared by many is tested down the
+		// sort's index, a rare one drives the query.
+		var n int
+		if err := q.x.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM persons WHERE search_name >= $1 AND search_name < $2 LIMIT $3) AS m`, from, to, identity.TraitDriveLimit).Scan(&n); err != nil {
+			return nil, fmt.Errorf("postgres: search persons: %w", err)
+		}
+		if n < identity.TraitDriveLimit {
+			where = append(where, `p.id IN (`+owners+` UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`)`)
+		} else {
+			where = append(where, `(p.search_name >= `+arg(from)+` AND p.search_name < `+arg(to)+` OR p.id IN (`+owners+`))`)
+		}
 	}
 	if pq.TraitKey != "" {
 		// As on SQLite: few matches drive the query, many are probed down

@@ -25,13 +25,24 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		from, to := identity.NameSearchRange(s)
 		// Identifiers belong to the person that first carried them, which
 		// may since have been merged: the hit is that person's root.
-		where = append(where, `p.id IN (
-			SELECT o.root_id FROM persons o WHERE o.id IN (
+		owners := `SELECT o.root_id FROM persons o WHERE o.id IN (
 				SELECT i.person_id FROM identifiers i WHERE i.value = ?
 				UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= ? AND i.value < ?
-				UNION ALL SELECT ?)
-			UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= ? AND n.search_name < ?)`)
-		args = append(args, s, from, to, s, from, to)
+				UNION ALL SELECT ?)`
+		// A name prefix shared by many (a first name) is found faster
+		// down the sort's index, testing each person's search_name, than
+		// by sorting them all; a rare one drives the query.
+		var n int
+		if err := q.x.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM persons WHERE search_name >= ? AND search_name < ? LIMIT ?)`, from, to, identity.TraitDriveLimit).Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlite: search persons: %w", err)
+		}
+		if n < identity.TraitDriveLimit {
+			where = append(where, `p.id IN (`+owners+` UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= ? AND n.search_name < ?)`)
+			args = append(args, s, from, to, s, from, to)
+		} else {
+			where = append(where, `(p.search_name >= ? AND p.search_name < ? OR p.id IN (`+owners+`))`)
+			args = append(args, from, to, s, from, to, s)
+		}
 	}
 	if pq.TraitKey != "" {
 		cond, targs, err := q.traitFilter(ctx, pq.TraitKey, pq.TraitValue)

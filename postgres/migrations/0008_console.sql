@@ -17,6 +17,11 @@ UPDATE persons SET search_name = NULLIF(lower(left(btrim(CASE
     END), 200)), '');
 CREATE INDEX persons_search_name ON persons (search_name) WHERE search_name IS NOT NULL;
 
+-- The filters that look at a person's whole tree (has_account, property)
+-- find its members here without reading their rows.
+DROP INDEX persons_root;
+CREATE INDEX persons_root ON persons (root_id, id);
+
 -- sort=first_seen pages through this one as sort=last_seen does through
 -- persons_last_seen.
 CREATE INDEX persons_created ON persons (created_at, id);
