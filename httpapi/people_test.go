@@ -116,7 +116,7 @@ func TestAPIPeopleConsole(t *testing.T) {
 	})
 	first := s.people(t, s.owner, "?limit=1&sort=first_seen")
 	for _, q := range []string{"?sort=name", "?sort=last_seen,first_seen", "?has_account=yes", "?has_account=1",
-		"?cursor=nonsense", "?cursor=" + url.QueryEscape(first.Next) + "&sort=last_seen", "?cursor=" + url.QueryEscape(first.Next+"x")} {
+		"?cursor=nonsense", "?q=b.sp%C3", "?q=a%00b", "?trait=plan:%FF", "?cursor=" + url.QueryEscape(first.Next) + "&sort=last_seen", "?cursor=" + url.QueryEscape(first.Next+"x")} {
 		t.Run("bad query "+q, func(t *testing.T) {
 			wantProblem(t, s.api(s.owner, "GET", "/api/people"+q, nil), 400)
 		})

@@ -148,6 +148,13 @@ func (s *Service) Search(ctx context.Context, q PersonQuery) (*PersonPage, error
 	default:
 		return nil, onramp.Errorf(onramp.EINVALID, "unknown account filter %q", q.HasAccount)
 	}
+	// Text that no engine can compare (Postgres refuses invalid UTF-8 and
+	// NUL outright) is the caller's mistake, not a server error.
+	for name, v := range map[string]string{"q": q.Search, "trait key": q.TraitKey, "trait value": q.TraitValue} {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return nil, onramp.Errorf(onramp.EINVALID, "%s must be UTF-8 text without NUL characters.", name)
+		}
+	}
 	if q.Cursor != "" {
 		after, err := decodeCursor(q.Cursor, q.Sort)
 		if err != nil {

@@ -65,8 +65,8 @@ func (e TraitsEdit) validate() error {
 		if err := check("set", k); err != nil {
 			return err
 		}
-		if len(v) == 0 || !json.Valid(v) {
-			return onramp.Errorf(onramp.EINVALID, "set.%s is not a JSON value.", k)
+		if len(v) == 0 || !json.Valid(v) || !utf8.Valid(v) {
+			return onramp.Errorf(onramp.EINVALID, "set.%s is not a JSON value in UTF-8.", k)
 		}
 		size += len(k) + len(v)
 	}

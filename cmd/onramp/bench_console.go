@@ -325,12 +325,11 @@ func consoleQueries(s *consoleSeed, deep []string) []consoleQuery {
 		{"sort first_seen", fixed("/api/people?sort=first_seen")},
 		{"sort -first_seen", fixed("/api/people?sort=-first_seen")},
 		{"email prefix", func(r *rand.Rand) string {
-			e := pick(r, s.emails)
-			return "/api/people?q=" + url.QueryEscape(e[:min(len(e), 4+r.IntN(6))])
+			return "/api/people?q=" + url.QueryEscape(runePrefix(pick(r, s.emails), 4+r.IntN(6)))
 		}},
 		{"name prefix", func(r *rand.Rand) string {
 			n := pick(r, s.names)
-			return "/api/people?q=" + url.QueryEscape(n[:min(len(n), 3+r.IntN(len(n)-2))])
+			return "/api/people?q=" + url.QueryEscape(runePrefix(n, 3+r.IntN(len(n)-2)))
 		}},
 		{"exact identifier", func(r *rand.Rand) string {
 			if r.IntN(2) == 0 {
@@ -347,7 +346,7 @@ func consoleQueries(s *consoleSeed, deep []string) []consoleQuery {
 		{"has_account=false", fixed("/api/people?has_account=false")},
 		{"name + property + account", func(r *rand.Rand) string {
 			n := pick(r, s.names)
-			return "/api/people?has_account=false&property=" + s.props[1] + "&q=" + url.QueryEscape(n[:3])
+			return "/api/people?has_account=false&property=" + s.props[1] + "&q=" + url.QueryEscape(runePrefix(n, 3))
 		}},
 		{"seen_after 7 days", fixed("/api/people?seen_after=" + url.QueryEscape(time.Now().UTC().Add(-7*24*time.Hour).Format(time.RFC3339)))},
 		{"timeline first page", func(r *rand.Rand) string { return "/api/people/" + pick(r, s.personIDs) + "/events" }},
@@ -358,4 +357,10 @@ func consoleQueries(s *consoleSeed, deep []string) []consoleQuery {
 		}})
 	}
 	return qs
+}
+
+// runePrefix is the first n runes of s (all of it when shorter).
+func runePrefix(s string, n int) string {
+	r := []rune(s)
+	return string(r[:min(n, len(r))])
 }
