@@ -28,6 +28,9 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
+	// drive is set when a filter names few enough people that fetching
+	// and sorting them beats walking the sort's index (see below).
+	drive := false
 	if s := strings.TrimSpace(pq.Search); s != "" {
 		from, to := identity.NameSearchRange(s)
 		// Identifiers belong to the person that first carried them, which
@@ -43,6 +46,7 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 			return nil, fmt.Errorf("postgres: search persons: %w", err)
 		}
 		if n < identity.TraitDriveLimit {
+			drive = true
 			where = append(where, `p.id IN (`+owners+` UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`)`)
 		} else {
 			where = append(where, `(p.search_name >= `+arg(from)+` AND p.search_name < `+arg(to)+` OR p.id IN (`+owners+`))`)
@@ -58,6 +62,7 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		case n < 0:
 			where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
 		case n < identity.TraitDriveLimit:
+			drive = true
 			where = append(where, `p.id IN (SELECT t.person_id FROM person_traits t WHERE t.key = `+arg(pq.TraitKey)+` AND t.value = `+arg(pq.TraitValue)+`)`)
 		default:
 			where = append(where, `EXISTS (SELECT 1 FROM person_traits t WHERE t.key = `+arg(pq.TraitKey)+` AND t.value = `+arg(pq.TraitValue)+` AND t.person_id = p.id)`)
@@ -88,8 +93,17 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 	if pq.After != nil {
 		where = append(where, `(`+col+`, p.id) `+cmp+` (`+arg(ts(pq.After.At))+`, `+arg(pq.After.ID)+`)`)
 	}
+	orderBy := col
+	if drive {
+		// The planner misjudges root_id = id (it guesses a few hundred
+		// roots among any number of persons) and would walk the sort's
+		// index testing each person against the few candidates. Ordering
+		// by an expression no index has makes it fetch the candidates and
+		// sort them, which is what the count above chose.
+		orderBy = col + ` + interval '0 seconds'`
+	}
 	rows, err := q.x.Query(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, `+hasAccountOf+`
-		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+col+` `+dir+`, p.id `+dir+` LIMIT `+arg(limit(pq.Limit)), args...)
+		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+orderBy+` `+dir+`, p.id `+dir+` LIMIT `+arg(limit(pq.Limit)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search persons: %w", err)
 	}
