@@ -90,6 +90,13 @@ func runBenchConsole(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if a.eng.name == "postgres" {
+		// A database in use has statistics; a bulk load has none until
+		// autovacuum gets to it.
+		if err := analyzePostgres(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
 	tok, err := a.tokens.CreateToken(ctx, "bench console", auth.RoleOwner)
 	if err != nil {
 		return err

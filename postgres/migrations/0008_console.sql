@@ -22,9 +22,13 @@ CREATE INDEX persons_search_name ON persons (search_name) WHERE search_name IS N
 DROP INDEX persons_root;
 CREATE INDEX persons_root ON persons (root_id, id);
 
--- sort=first_seen pages through this one as sort=last_seen does through
--- persons_last_seen.
-CREATE INDEX persons_created ON persons (created_at, id);
+-- The people list walks these, newest or oldest first. Only root persons
+-- are listed, and the partial indexes are also what tells the planner how
+-- many roots there are: it cannot estimate root_id = id from column
+-- statistics and guesses a few hundred, which leads it to bad plans.
+DROP INDEX persons_last_seen;
+CREATE INDEX persons_last_seen ON persons (last_seen_at, id) WHERE root_id = id;
+CREATE INDEX persons_created ON persons (created_at, id) WHERE root_id = id;
 
 -- Which persons have events from which property: one row per pair,
 -- written by InsertEvents, so the property filter is one probe per person
