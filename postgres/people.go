@@ -102,8 +102,12 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		// sort them, which is what the count above chose.
 		orderBy = col + ` + interval '0 seconds'`
 	}
+	// has_account is computed for the page only, outside the LIMIT: asked
+	// beside the filters, the planner hashes the roots of every account
+	// (a scan of all persons) to answer it for a page of 50.
 	rows, err := q.x.Query(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, `+hasAccountOf+`
-		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+orderBy+` `+dir+`, p.id `+dir+` LIMIT `+arg(limit(pq.Limit)), args...)
+		FROM (SELECT p.* FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+orderBy+` `+dir+`, p.id `+dir+` LIMIT `+arg(limit(pq.Limit))+`) p
+		ORDER BY `+col+` `+dir+`, p.id `+dir, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search persons: %w", err)
 	}
