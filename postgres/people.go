@@ -59,13 +59,14 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		switch n, err := q.traitMatches(ctx, pq.TraitKey, pq.TraitValue); {
 		case err != nil:
 			return nil, err
-		case n < 0:
-			where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
-		case n < identity.TraitDriveLimit:
+		case n >= 0 && n < identity.TraitDriveLimit:
 			drive = true
 			where = append(where, `p.id IN (SELECT t.person_id FROM person_traits t WHERE t.key = `+arg(pq.TraitKey)+` AND t.value = `+arg(pq.TraitValue)+`)`)
 		default:
-			where = append(where, `EXISTS (SELECT 1 FROM person_traits t WHERE t.key = `+arg(pq.TraitKey)+` AND t.value = `+arg(pq.TraitValue)+` AND t.person_id = p.id)`)
+			// Common (or unindexed) values: read each person's traits down
+			// the sort's index. An EXISTS on person_traits here would be
+			// planned as a hash of every match.
+			where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
 		}
 	}
 	if !pq.SeenAfter.IsZero() {
