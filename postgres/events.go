@@ -72,14 +72,12 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 	for i, e := range evs {
 		e.Seq = first + int64(i)
 	}
-	// Still under the lock of reserveSeqs: concurrent ingests write the
-	// pairs one after the other and cannot deadlock on them.
 	return notePersonProperties(ctx, q.x, evs)
 }
 
 // notePersonProperties records which persons have events from which
-// property (the console's property filter): one row per distinct pair,
-// most of which exist already and cost one probe.
+// property (the console's property filter): the distinct pairs of the
+// batch that the snapshot does not hold yet; most exist and cost a probe.
 func notePersonProperties(ctx context.Context, x querier, evs []*events.Event) error {
 	type pair struct{ person, property string }
 	seen := make(map[pair]bool, len(evs))
@@ -91,7 +89,9 @@ func notePersonProperties(ctx context.Context, x querier, evs []*events.Event) e
 			persons, props = append(persons, k.person), append(props, k.property)
 		}
 	}
-	_, err := x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, persons, props)
+	_, err := x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id)
+		SELECT u.person_id, u.property_id FROM unnest($1::text[], $2::text[]) AS u(person_id, property_id)
+		WHERE NOT EXISTS (SELECT 1 FROM person_properties pp WHERE pp.person_id = u.person_id AND pp.property_id = u.property_id)`, persons, props)
 	if err != nil {
 		return fmt.Errorf("postgres: person properties: %w", err)
 	}
