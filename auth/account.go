@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/onramp-dev/onramp/identity"
 )
 
 // This file holds the records of accounts, sign-in flows, sessions, staff,
@@ -218,6 +220,9 @@ type AccountStore interface {
 	AccountBySubject(ctx context.Context, subject string) (*Account, error)
 	AccountByWebAuthnHandle(ctx context.Context, handle []byte) (*Account, error)
 	UpdateAccount(ctx context.Context, a *Account) error
+	// AccountsPerDay counts accounts by the UTC day they were created on,
+	// from since on; days without any are absent.
+	AccountsPerDay(ctx context.Context, since time.Time) ([]identity.DayCount, error)
 
 	// Passwords, as argon2id (or imported bcrypt) PHC strings.
 	SetPassword(ctx context.Context, personID, phc string, at time.Time) error

@@ -159,6 +159,12 @@ type Store interface {
 	Cursor(ctx context.Context, name string) (int64, error)
 	SetCursor(ctx context.Context, name string, seq int64) error
 	CountEvents(ctx context.Context) (int64, error)
+	// EventsPerHour counts events received from since on by UTC hour of
+	// received_at and property; empty hours are absent.
+	EventsPerHour(ctx context.Context, since time.Time) ([]HourCount, error)
+	// TopEvents lists the most frequent track event names received from
+	// since on, most frequent first (ties by name), at most limit.
+	TopEvents(ctx context.Context, since time.Time, limit int) ([]NameCount, error)
 }
 
 // TxFunc runs fn in one transaction of the engine.

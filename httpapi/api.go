@@ -292,51 +292,6 @@ func rejectionsJSON(rs []*events.Rejection) []events.RejectionView {
 
 // --- people ---
 
-func (s *Server) listPeople(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	pq := identity.PersonQuery{Search: q.Get("q"), After: q.Get("cursor")}
-	if t := q.Get("trait"); t != "" {
-		k, v, ok := strings.Cut(t, ":")
-		if !ok || k == "" {
-			s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "trait must look like key:value"))
-			return
-		}
-		pq.TraitKey, pq.TraitValue = k, v
-	}
-	var err error
-	if pq.SeenAfter, err = timeParam(q.Get("seen_after")); err == nil {
-		pq.SeenBefore, err = timeParam(q.Get("seen_before"))
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	limit, err := intParam(q.Get("limit"), 50)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// Clamp to what Search serves, so that a full page is recognised below
-	// and always carries a next cursor.
-	switch {
-	case limit <= 0:
-		limit = 50
-	case limit > 500:
-		limit = 500
-	}
-	pq.Limit = int(limit)
-	ps, err := s.Identity.Search(r.Context(), pq)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := map[string]any{"data": ps}
-	if len(ps) == pq.Limit && len(ps) > 0 {
-		out["next"] = ps[len(ps)-1].ID
-	}
-	writeJSON(w, 200, out)
-}
-
 func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 	p, err := s.Identity.Person(r.Context(), r.PathValue("id"))
 	if err != nil {

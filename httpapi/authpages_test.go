@@ -88,8 +88,8 @@ func TestSignUpRecognizesKnownPerson(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(people) != 1 {
-		t.Errorf("%d people after sign-up, want 1", len(people))
+	if len(people.Persons) != 1 {
+		t.Errorf("%d people after sign-up, want 1", len(people.Persons))
 	}
 	var traits map[string]any
 	_ = json.Unmarshal(after.Person.Traits, &traits)

@@ -149,6 +149,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/people/{id}/merges", s.withToken(auth.ReadPeople, s.personMerges))
 	m.HandleFunc("GET /api/people/{id}/export", s.withToken(auth.ReadPeople, s.exportPerson))
 	m.HandleFunc("POST /api/people/{id}/merge", s.withToken(auth.WritePeople, s.mergePerson))
+	m.HandleFunc("PATCH /api/people/{id}/traits", s.withToken(auth.WritePeople, s.editTraits))
+	m.HandleFunc("GET /api/stats/overview", s.withToken(auth.ReadPeople, s.statsOverview))
 	m.HandleFunc("POST /api/people/{id}/suppress", s.withToken(auth.WritePeople, s.suppressPerson))
 	m.HandleFunc("DELETE /api/people/{id}", s.withToken(auth.WritePeople, s.deletePerson))
 	m.HandleFunc("POST /api/merges/{id}/undo", s.withToken(auth.WritePeople, s.undoMerge))

@@ -84,18 +84,29 @@ type Conflict struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// PersonQuery filters a list of people. Zero values mean "no filter".
+// PersonQuery filters and orders a list of root persons. Zero values mean
+// "no filter"; the zero Sort is SortLastSeen.
 type PersonQuery struct {
-	// Search matches an identifier value exactly (any type) or a prefix of
-	// the email.
+	// Search matches an identifier value exactly (any type, the person id
+	// included), a prefix of an email, or a prefix of the name
+	// (case-insensitive; see SearchName).
 	Search string
 	// TraitKey/TraitValue match persons whose trait equals the value (as text).
 	TraitKey   string
 	TraitValue string
 	SeenAfter  time.Time
 	SeenBefore time.Time
-	// After is the id of the last person of the previous page.
-	After string
+	// PropertyID keeps persons with at least one event from that property
+	// (their merged persons' events count).
+	PropertyID string
+	HasAccount AccountFilter
+	Sort       PersonSort
+	// Cursor is the opaque next of a previous page; Service.Search turns it
+	// into After, which is what engines read.
+	Cursor string
+	// After is the position of the last person of the previous page in
+	// Sort's order; nil starts at the top.
+	After *PersonPosition
 	Limit int
 }
 
@@ -123,8 +134,15 @@ type Store interface {
 	// DeletePersons removes persons with their identifiers, events, merges
 	// and conflicts.
 	DeletePersons(ctx context.Context, ids []string) error
-	SearchPersons(ctx context.Context, q PersonQuery) ([]*Person, error)
+	// SearchPersons lists root persons in q.Sort's order, ties broken by
+	// id in the same direction, starting after q.After. An engine may join
+	// the auth tables for HasAccount (an account is a person of the tree
+	// with a row in accounts).
+	SearchPersons(ctx context.Context, q PersonQuery) ([]*FoundPerson, error)
 	CountPersons(ctx context.Context) (int64, error)
+	// PersonsPerDay counts root persons by the UTC day of created_at, from
+	// since on; days without any are absent.
+	PersonsPerDay(ctx context.Context, since time.Time) ([]DayCount, error)
 
 	InsertMerge(ctx context.Context, m *Merge) error
 	MergeByID(ctx context.Context, id string) (*Merge, error)

@@ -160,14 +160,6 @@ func (s *Service) Members(ctx context.Context, id string) ([]string, error) {
 	return s.read.PersonsWithRoot(ctx, ps[0].RootID)
 }
 
-// Search lists root persons.
-func (s *Service) Search(ctx context.Context, q PersonQuery) ([]*Person, error) {
-	if q.Limit <= 0 || q.Limit > 500 {
-		q.Limit = 50
-	}
-	return s.read.SearchPersons(ctx, q)
-}
-
 // Conflicts lists recorded identity conflicts, newest first.
 func (s *Service) Conflicts(ctx context.Context, limit int) ([]*Conflict, error) {
 	if limit <= 0 || limit > 500 {

@@ -73,6 +73,29 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 	for i, e := range evs {
 		e.Seq = first + int64(i)
 	}
+	return notePersonProperties(ctx, q.x, evs)
+}
+
+// notePersonProperties records which persons have events from which
+// property (the console's property filter): the distinct pairs of the
+// batch that the snapshot does not hold yet; most exist and cost a probe.
+func notePersonProperties(ctx context.Context, x querier, evs []*events.Event) error {
+	type pair struct{ person, property string }
+	seen := make(map[pair]bool, len(evs))
+	var persons, props []string
+	for _, e := range evs {
+		k := pair{e.PersonID, e.PropertyID}
+		if !seen[k] {
+			seen[k] = true
+			persons, props = append(persons, k.person), append(props, k.property)
+		}
+	}
+	_, err := x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id)
+		SELECT u.person_id, u.property_id FROM unnest($1::text[], $2::text[]) AS u(person_id, property_id)
+		WHERE NOT EXISTS (SELECT 1 FROM person_properties pp WHERE pp.person_id = u.person_id AND pp.property_id = u.property_id)`, persons, props)
+	if err != nil {
+		return fmt.Errorf("postgres: person properties: %w", err)
+	}
 	return nil
 }
 

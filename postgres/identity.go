@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,8 +89,8 @@ func (q *Queries) PersonsByID(ctx context.Context, ids []string) ([]*identity.Pe
 
 // personArrays are the columns of persons, one array each, for unnest.
 type personArrays struct {
-	id, root, merged, user, traits []string
-	created, updated, seen         []pgtype.Timestamptz
+	id, root, merged, user, traits, name []string
+	created, updated, seen               []pgtype.Timestamptz
 }
 
 func toPersonArrays(ps []*identity.Person) personArrays {
@@ -102,6 +101,7 @@ func toPersonArrays(ps []*identity.Person) personArrays {
 		a.merged = append(a.merged, p.MergedInto)
 		a.user = append(a.user, p.UserID)
 		a.traits = append(a.traits, traitsText(p.Traits))
+		a.name = append(a.name, identity.SearchName(p.Traits))
 		a.created = append(a.created, ts(p.CreatedAt))
 		a.updated = append(a.updated, ts(p.UpdatedAt))
 		a.seen = append(a.seen, ts(p.LastSeenAt))
@@ -114,11 +114,11 @@ func (q *Queries) CreatePersons(ctx context.Context, ps []*identity.Person) erro
 		return nil
 	}
 	a := toPersonArrays(ps)
-	_, err := q.x.Exec(ctx, `INSERT INTO persons (id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at)
-		SELECT id, root_id, NULLIF(merged_into, ''), NULLIF(user_id, ''), traits::jsonb, created_at, updated_at, last_seen_at
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
-			AS u(id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at)`,
-		a.id, a.root, a.merged, a.user, a.traits, a.created, a.updated, a.seen)
+	_, err := q.x.Exec(ctx, `INSERT INTO persons (id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at, search_name)
+		SELECT id, root_id, NULLIF(merged_into, ''), NULLIF(user_id, ''), traits::jsonb, created_at, updated_at, last_seen_at, NULLIF(search_name, '')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[])
+			AS u(id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at, search_name)`,
+		a.id, a.root, a.merged, a.user, a.traits, a.created, a.updated, a.seen, a.name)
 	if err != nil {
 		return fmt.Errorf("postgres: create persons: %w", err)
 	}
@@ -131,11 +131,11 @@ func (q *Queries) UpdatePersons(ctx context.Context, ps []*identity.Person) erro
 	}
 	a := toPersonArrays(ps)
 	_, err := q.x.Exec(ctx, `UPDATE persons p SET root_id = u.root_id, merged_into = NULLIF(u.merged_into, ''), user_id = NULLIF(u.user_id, ''),
-			traits = u.traits::jsonb, updated_at = u.updated_at, last_seen_at = u.last_seen_at
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-			AS u(id, root_id, merged_into, user_id, traits, updated_at, last_seen_at)
+			traits = u.traits::jsonb, updated_at = u.updated_at, last_seen_at = u.last_seen_at, search_name = NULLIF(u.search_name, '')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+			AS u(id, root_id, merged_into, user_id, traits, updated_at, last_seen_at, search_name)
 		WHERE p.id = u.id`,
-		a.id, a.root, a.merged, a.user, a.traits, a.updated, a.seen)
+		a.id, a.root, a.merged, a.user, a.traits, a.updated, a.seen, a.name)
 	if err != nil {
 		return fmt.Errorf("postgres: update persons: %w", err)
 	}
@@ -215,6 +215,7 @@ func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
 	return q.inTx(ctx, func(x querier) error {
 		for _, stmt := range []string{
 			`DELETE FROM events WHERE person_id = ANY($1)`,
+			`DELETE FROM person_properties WHERE person_id = ANY($1)`,
 			`DELETE FROM identifiers WHERE person_id = ANY($1)`,
 			`DELETE FROM merges WHERE from_id = ANY($1) OR into_id = ANY($1)`,
 			`DELETE FROM conflicts WHERE person_ids && $1::text[]`,
@@ -226,38 +227,6 @@ func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
 		}
 		return nil
 	})
-}
-
-func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([]*identity.Person, error) {
-	where := []string{"p.root_id = p.id"}
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if s := strings.TrimSpace(pq.Search); s != "" {
-		ls := strings.ToLower(s)
-		// Identifiers belong to the person that first carried them, which
-		// may since have been merged: the hit is that person's root.
-		where = append(where, `p.id IN (SELECT o.root_id FROM persons o WHERE o.id IN (
-				SELECT i.person_id FROM identifiers i WHERE i.value = `+arg(s)+`
-				UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= `+arg(ls)+` AND i.value < `+arg(ls+"\U0010FFFF")+`
-				UNION ALL SELECT `+arg(s)+`))`)
-	}
-	if pq.TraitKey != "" {
-		where = append(where, `p.traits ->> `+arg(pq.TraitKey)+` = `+arg(pq.TraitValue))
-	}
-	if !pq.SeenAfter.IsZero() {
-		where = append(where, `p.last_seen_at >= `+arg(ts(pq.SeenAfter)))
-	}
-	if !pq.SeenBefore.IsZero() {
-		where = append(where, `p.last_seen_at < `+arg(ts(pq.SeenBefore)))
-	}
-	if pq.After != "" {
-		where = append(where, `p.id < `+arg(pq.After))
-	}
-	return q.queryPersons(ctx, `SELECT `+personCols+` FROM persons p WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY p.id DESC LIMIT `+arg(limit(pq.Limit)), args...)
 }
 
 func (q *Queries) CountPersons(ctx context.Context) (int64, error) {

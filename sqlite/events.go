@@ -55,8 +55,30 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 		for i, e := range evs {
 			e.Seq = first + int64(i)
 		}
-		return nil
+		return q.notePersonProperties(ctx, evs)
 	})
+}
+
+// notePersonProperties records which persons have events from which
+// property (the console's property filter): one row per distinct pair of
+// the chunk, most of which exist already and cost one probe.
+func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event) error {
+	type pair struct{ person, property string }
+	seen := make(map[pair]bool, len(evs))
+	args := make([]any, 0, 2*len(evs))
+	for _, e := range evs {
+		k := pair{e.PersonID, e.PropertyID}
+		if !seen[k] {
+			seen[k] = true
+			args = append(args, k.person, k.property)
+		}
+	}
+	n := padded(len(args) / 2)
+	args = padArgs(args, 2, n)
+	if _, err := q.execHot(ctx, `INSERT INTO person_properties (person_id, property_id) VALUES `+rowsOf(n, 2)+` ON CONFLICT DO NOTHING`, args...); err != nil {
+		return fmt.Errorf("sqlite: person properties: %w", err)
+	}
+	return nil
 }
 
 func rawText(b json.RawMessage) any {

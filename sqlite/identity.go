@@ -90,11 +90,12 @@ func (q *Queries) PersonsByID(ctx context.Context, ids []string) ([]*identity.Pe
 
 func (q *Queries) CreatePersons(ctx context.Context, ps []*identity.Person) error {
 	return chunk(ps, 100, func(ps []*identity.Person) error {
-		args := make([]any, 0, 8*len(ps))
+		args := make([]any, 0, 9*len(ps))
 		for _, p := range ps {
-			args = append(args, p.ID, p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.CreatedAt), micros(p.UpdatedAt), micros(p.LastSeenAt))
+			args = append(args, p.ID, p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.CreatedAt), micros(p.UpdatedAt), micros(p.LastSeenAt),
+				nullString(identity.SearchName(p.Traits)))
 		}
-		_, err := q.execHot(ctx, `INSERT INTO persons (id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at) VALUES `+rowsOf(len(ps), 8), args...)
+		_, err := q.execHot(ctx, `INSERT INTO persons (id, root_id, merged_into, user_id, traits, created_at, updated_at, last_seen_at, search_name) VALUES `+rowsOf(len(ps), 9), args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: create persons: %w", err)
 		}
@@ -109,13 +110,15 @@ func (q *Queries) CreatePersons(ctx context.Context, ps []*identity.Person) erro
 func (q *Queries) UpdatePersons(ctx context.Context, ps []*identity.Person) error {
 	return chunk(ps, 128, func(ps []*identity.Person) error {
 		n := padded(len(ps))
-		args := make([]any, 0, 7*n)
+		args := make([]any, 0, 8*n)
 		for _, p := range ps {
-			args = append(args, p.ID, p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.UpdatedAt), micros(p.LastSeenAt))
+			args = append(args, p.ID, p.RootID, nullString(p.MergedInto), nullString(p.UserID), traitsText(p.Traits), micros(p.UpdatedAt), micros(p.LastSeenAt),
+				nullString(identity.SearchName(p.Traits)))
 		}
-		args = padArgs(args, 7, n)
-		_, err := q.execHot(ctx, `UPDATE persons SET root_id = v.column2, merged_into = v.column3, user_id = v.column4, traits = v.column5, updated_at = v.column6, last_seen_at = v.column7
-			FROM (VALUES `+rowsOf(n, 7)+`) AS v WHERE persons.id = v.column1`, args...)
+		args = padArgs(args, 8, n)
+		_, err := q.execHot(ctx, `UPDATE persons SET root_id = v.column2, merged_into = v.column3, user_id = v.column4, traits = v.column5, updated_at = v.column6, last_seen_at = v.column7,
+				search_name = v.column8
+			FROM (VALUES `+rowsOf(n, 8)+`) AS v WHERE persons.id = v.column1`, args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: update persons: %w", err)
 		}
@@ -203,6 +206,7 @@ func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
 		args := anys(ids)
 		for _, stmt := range []string{
 			`DELETE FROM events WHERE person_id IN ` + in,
+			`DELETE FROM person_properties WHERE person_id IN ` + in,
 			`DELETE FROM identifiers WHERE person_id IN ` + in,
 			`DELETE FROM merges WHERE from_id IN ` + in,
 			`DELETE FROM merges WHERE into_id IN ` + in,
@@ -215,42 +219,6 @@ func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
 		}
 		return nil
 	})
-}
-
-func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([]*identity.Person, error) {
-	where := []string{"p.root_id = p.id"}
-	var args []any
-	if s := strings.TrimSpace(pq.Search); s != "" {
-		// Identifiers belong to the person that first carried them, which
-		// may since have been merged: the hit is that person's root.
-		where = append(where, `p.id IN (SELECT o.root_id FROM persons o WHERE o.id IN (
-			SELECT i.person_id FROM identifiers i WHERE i.value = ?
-			UNION ALL SELECT i.person_id FROM identifiers i WHERE i.type = 'email' AND i.value >= ? AND i.value < ?
-			UNION ALL SELECT ?))`)
-		ls := strings.ToLower(s)
-		args = append(args, s, ls, ls+"\U0010FFFF", s)
-	}
-	if pq.TraitKey != "" {
-		// json_extract gives 1 and 0 for JSON true and false; the value is
-		// compared as the JSON text says it ("true"), as on Postgres.
-		where = append(where, `(CASE json_type(p.traits, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(p.traits, ?) AS TEXT) END) = ?`)
-		path := jsonPath(pq.TraitKey)
-		args = append(args, path, path, pq.TraitValue)
-	}
-	if !pq.SeenAfter.IsZero() {
-		where = append(where, `p.last_seen_at >= ?`)
-		args = append(args, micros(pq.SeenAfter))
-	}
-	if !pq.SeenBefore.IsZero() {
-		where = append(where, `p.last_seen_at < ?`)
-		args = append(args, micros(pq.SeenBefore))
-	}
-	if pq.After != "" {
-		where = append(where, `p.id < ?`)
-		args = append(args, pq.After)
-	}
-	args = append(args, pq.Limit)
-	return q.queryPersons(ctx, `SELECT `+personCols+` FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY p.id DESC LIMIT ?`, args...)
 }
 
 func (q *Queries) CountPersons(ctx context.Context) (int64, error) {

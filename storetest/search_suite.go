@@ -38,7 +38,7 @@ var searchTests = []test{
 			q    identity.PersonQuery
 			want []string
 		}{
-			{"roots only, newest id first", identity.PersonQuery{}, []string{"per_4", "per_2", "per_1"}},
+			{"roots only, last seen first", identity.PersonQuery{}, []string{"per_4", "per_2", "per_1"}},
 			{"exact email", identity.PersonQuery{Search: "ada@example.com"}, []string{"per_1"}},
 			{"email prefix, any case", identity.PersonQuery{Search: "ADA"}, []string{"per_1"}},
 			{"email prefix with spaces around", identity.PersonQuery{Search: "  bob@ "}, []string{"per_2"}},
@@ -62,8 +62,8 @@ var searchTests = []test{
 			{"seen after (inclusive)", identity.PersonQuery{SeenAfter: at(2 * time.Hour)}, []string{"per_4", "per_2"}},
 			{"seen before (exclusive)", identity.PersonQuery{SeenBefore: at(2 * time.Hour)}, []string{"per_1"}},
 			{"seen between", identity.PersonQuery{SeenAfter: at(time.Hour), SeenBefore: at(4 * time.Hour)}, []string{"per_2", "per_1"}},
-			{"after", identity.PersonQuery{After: "per_4"}, []string{"per_2", "per_1"}},
-			{"after and limit", identity.PersonQuery{After: "per_4", Limit: 1}, []string{"per_2"}},
+			{"after", identity.PersonQuery{After: &identity.PersonPosition{At: at(4 * time.Hour), ID: "per_4"}}, []string{"per_2", "per_1"}},
+			{"after and limit", identity.PersonQuery{After: &identity.PersonPosition{At: at(4 * time.Hour), ID: "per_4"}, Limit: 1}, []string{"per_2"}},
 			{"limit", identity.PersonQuery{Limit: 2}, []string{"per_4", "per_2"}},
 			{"filters combine", identity.PersonQuery{Search: "ada", TraitKey: "plan", TraitValue: "pro", SeenBefore: at(2 * time.Hour)}, []string{"per_1"}},
 			{"filters combine to nothing", identity.PersonQuery{Search: "bob", TraitKey: "plan", TraitValue: "pro"}, nil},
@@ -74,14 +74,14 @@ var searchTests = []test{
 				}
 				got, err := e.Reader().SearchPersons(e.ctx, tc.q)
 				must(t, err)
-				sameStrings(t, "SearchPersons", personIDs(got), tc.want)
+				sameStrings(t, "SearchPersons", foundIDs(got), tc.want)
 			})
 		}
 		got, err := e.Reader().SearchPersons(e.ctx, identity.PersonQuery{Limit: 10})
 		must(t, err)
 		for _, p := range got {
 			if p.ID == "per_1" {
-				samePerson(t, p, person("per_1", `{"plan": "pro", "a.b": "dot", "with space": "yes", "n": 42, "vip": true, "ratio": 1.5}`, at(time.Hour)))
+				samePerson(t, p.Person, person("per_1", `{"plan": "pro", "a.b": "dot", "with space": "yes", "n": 42, "vip": true, "ratio": 1.5}`, at(time.Hour)))
 			}
 		}
 	}},
@@ -94,8 +94,9 @@ var searchTests = []test{
 			want = append([]string{id}, want...)
 		}
 		e.createPersons(t, ps...)
+		// Every person has the same last seen: the id breaks the ties.
 		var all []string
-		after := ""
+		var after *identity.PersonPosition
 		for pages := 0; ; pages++ {
 			if pages > 5 {
 				t.Fatal("paging does not end")
@@ -105,8 +106,9 @@ var searchTests = []test{
 			if len(got) == 0 {
 				break
 			}
-			all = append(all, personIDs(got)...)
-			after = got[len(got)-1].ID
+			all = append(all, foundIDs(got)...)
+			last := got[len(got)-1]
+			after = &identity.PersonPosition{At: last.LastSeenAt, ID: last.ID}
 		}
 		sameStrings(t, "all pages", all, want)
 	}},

@@ -79,7 +79,7 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 // Run runs the contract suite. open returns a new, empty, not yet migrated
 // database for each subtest, closed by t.Cleanup; subtests run in parallel.
 func Run(t *testing.T, open func(t *testing.T) Engine) {
-	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, mergeTests,
+	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, consoleTests, mergeTests,
 		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
 		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests,
 		mfaTests, upstreamTests, jobTests}

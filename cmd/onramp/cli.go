@@ -409,7 +409,7 @@ func runUserList(ctx context.Context, args []string, out io.Writer) error {
 	var limit int
 	var asJSON bool
 	a, _, err := cliApp(ctx, "user list", commands()["user list"].usage, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&q, "q", "", "search: an identifier value or the start of an email")
+		fs.StringVar(&q, "q", "", "search: an identifier value, the start of an email or of a name")
 		fs.StringVar(&trait, "trait", "", "filter by trait, key:value")
 		fs.IntVar(&limit, "limit", 50, "how many")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
@@ -426,10 +426,11 @@ func runUserList(ctx context.Context, args []string, out io.Writer) error {
 		}
 		pq.TraitKey, pq.TraitValue = k, v
 	}
-	ps, err := a.identity.Search(ctx, pq)
+	page, err := a.identity.Search(ctx, pq)
 	if err != nil {
 		return err
 	}
+	ps := page.Persons
 	if asJSON {
 		return printJSON(out, ps)
 	}

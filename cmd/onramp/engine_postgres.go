@@ -52,3 +52,17 @@ func freshPostgres(ctx context.Context, url string) (string, func(), error) {
 		conn.Close(context.Background())
 	}, nil
 }
+
+// analyzePostgres refreshes the planner's statistics, as autovacuum would
+// a while after a bulk load.
+func analyzePostgres(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("postgres: analyze: %w", err)
+	}
+	return nil
+}
