@@ -2,8 +2,10 @@ package oidcop
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -117,19 +119,46 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) bool {
 	}
 	// op merges the typed fields (only sub is set) over the extra claims
 	// and marshals the map: keys sorted, sub winning.
-	out := make(map[string]any, len(claims)+1)
-	for k, v := range claims {
-		out[k] = v
-	}
 	if t.Subject != "" {
-		out["sub"] = t.Subject
+		merged := make(map[string]any, len(claims)+1)
+		maps.Copy(merged, claims)
+		merged["sub"] = t.Subject
+		claims = merged
 	}
-	body, err := json.Marshal(out)
+	body, err := appendObject(make([]byte, 0, 512), claims)
 	if err != nil {
 		return false
 	}
 	writeJSONBytes(w, append(body, '\n'))
 	return true
+}
+
+// appendObject writes m as encoding/json writes a map: keys in byte
+// order, strings and booleans directly, other values through
+// encoding/json.
+func appendObject(b []byte, m map[string]any) ([]byte, error) {
+	keys := slices.Sorted(maps.Keys(m))
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		switch v := m[k].(type) {
+		case string:
+			b = appendString(b, v)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		default:
+			j, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // tokenIDAndSubject is op's getTokenIDAndSubject for the opaque tokens

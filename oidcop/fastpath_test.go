@@ -25,6 +25,9 @@ func TestDirectAnswersMatchOp(t *testing.T) {
 	full := issueToken(t, w, app, "openid", "profile", "email", "phone", auth.ScopeTraits)
 	emailOnly := issueToken(t, w, app, "openid", "email")
 	noOpenID := issueToken(t, w, app, "email")
+	// Claims that are objects and numbers go through encoding/json.
+	nested := w.property("nested", clientParams{FirstParty: true, RedirectURIs: []string{rpRedirect}, Claims: map[string]string{"org": "company", "size": "company.size", "sub_plan": "plan"}})
+	nestedToken := issueToken(t, w, nested, "openid", "profile", auth.ScopeTraits)
 	basic := func(id, secret string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
 	}
@@ -57,6 +60,7 @@ func TestDirectAnswersMatchOp(t *testing.T) {
 			{"introspect by GET", http.MethodGet, oidcop.IntrospectPath + "?token=" + url.QueryEscape(full), own, "", ""},
 			ui("userinfo full", "Bearer "+full),
 			ui("userinfo lower-case scheme", "bearer "+full),
+			ui("userinfo nested claims", "Bearer "+nestedToken),
 			ui("userinfo email only", "Bearer "+emailOnly),
 			ui("userinfo without openid", "Bearer "+noOpenID),
 			ui("userinfo garbage", "Bearer garbage"),
@@ -98,6 +102,9 @@ func TestDirectAnswersMatchOp(t *testing.T) {
 	compare("live tokens")
 	if rec := do(ui("userinfo full", "Bearer "+full), true); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"company":"Analytical Engines \u003cLtd\u003e"`) {
 		t.Fatalf("direct userinfo = %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(ui("", "Bearer "+nestedToken), true); !strings.Contains(rec.Body.String(), `"org":{"name":"Analytical Engines \u003cLtd\u003e","size":12}`) {
+		t.Fatalf("direct userinfo with nested claims = %d %s", rec.Code, rec.Body)
 	}
 	if rec := do(intro("", own, form(url.Values{"token": {full}})), true); !strings.Contains(rec.Body.String(), `"active":true`) {
 		t.Fatalf("direct introspection = %d %s", rec.Code, rec.Body)
