@@ -152,6 +152,9 @@ func (b *authBenchRun) runRead(rb *readBench) (*benchResult, error) {
 			return 0, err
 		}
 		for k := range n {
+			if c.conn == nil {
+				return k, errors.New("the server closed the connection with pipelined requests outstanding")
+			}
 			status, body, err := c.readResponse()
 			if err != nil {
 				c.close()
