@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"log/slog"
 	"sync"
 	"time"
@@ -177,12 +179,31 @@ func (s *Accounts) CheckCSRF(bindTo, token string) bool {
 }
 
 func macString(key []byte, parts ...string) string {
-	m := hmac.New(sha256.New, key)
+	pool := macPool(key)
+	m := pool.Get().(hash.Hash)
+	m.Reset()
 	for _, p := range parts {
 		m.Write([]byte(p))
 		m.Write([]byte{0})
 	}
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0]))
+	pool.Put(m)
+	return out
+}
+
+// macPools keeps keyed HMACs for reuse, per key: setting one up hashes
+// the key twice, and every console call makes a CSRF token. Reset brings
+// an HMAC back to its keyed start. The keys are the few server keys.
+var macPools sync.Map // string(key) → *sync.Pool of hash.Hash
+
+func macPool(key []byte) *sync.Pool {
+	if p, ok := macPools.Load(string(key)); ok {
+		return p.(*sync.Pool)
+	}
+	k := bytes.Clone(key)
+	p, _ := macPools.LoadOrStore(string(k), &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+	return p.(*sync.Pool)
 }
 
 // hashToken is the stored form of a high-entropy secret.

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,7 +13,12 @@ import (
 // Metrics are Onramp's Prometheus metrics. It also receives the ingest
 // committer's measurements (it implements events.Metrics).
 type Metrics struct {
-	requests   *prometheus.HistogramVec
+	requests *prometheus.HistogramVec
+	// observers holds requests' histogram per route and status, so a
+	// request does not hash its labels (routes and statuses are few).
+	observers sync.Map // routeStatus → prometheus.Observer
+	observed  atomic.Int64
+
 	accepted   *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
@@ -59,6 +67,24 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	reg.MustRegister(m.requests, m.accepted, m.rejected, m.duplicates, m.commit, m.groupSize, m.liveStreams, m.liveOverflows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+func (m *Metrics) requestObserver(route string, status int) prometheus.Observer {
+	k := routeStatus{route, status}
+	if o, ok := m.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.requests.WithLabelValues(route, strconv.Itoa(status))
+	// Routes are the mux's patterns; the bound is only a safety net.
+	if m.observed.Add(1) <= 2000 {
+		m.observers.Store(k, o)
+	}
+	return o
 }
 
 func (m *Metrics) Accepted(property string, n int) {

@@ -157,9 +157,22 @@ func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"kind": "session", "role": p.Role, "permissions": auth.PermissionsOf(p.Role), "session": p.Session, "account": acc, "csrf_token": s.Accounts.CSRFToken(p.Session.ID),
+	writeJSON(w, http.StatusOK, sessionWhoAmI{
+		Kind: "session", Role: p.Role, Permissions: auth.PermissionsOf(p.Role), Session: p.Session, Account: acc, CSRFToken: s.Accounts.CSRFToken(p.Session.ID),
 	})
+}
+
+// sessionWhoAmI is who-am-I's answer for a session. Every console page
+// asks it, so it is a struct (encoding a map sorts its keys each time);
+// the fields stay in the sorted order the map had, so the bytes are the
+// same.
+type sessionWhoAmI struct {
+	Account     *auth.Account     `json:"account"`
+	CSRFToken   string            `json:"csrf_token"`
+	Kind        string            `json:"kind"`
+	Permissions []auth.Permission `json:"permissions"`
+	Role        string            `json:"role"`
+	Session     *auth.Session     `json:"session"`
 }
 
 // listAudit lists audit entries, newest first, paged by seq.

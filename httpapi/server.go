@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,10 +285,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(sw, r, errors.New("panic"))
 			}
 		}
-		_, pattern := s.mux.Handler(r)
+		// The mux sets the pattern it routed by on r; asking it again
+		// here was a second routing per request.
 		d := time.Since(start)
-		s.metrics.requests.WithLabelValues(routeLabel(pattern), strconv.Itoa(sw.status)).Observe(d.Seconds())
-		s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", d, "request_id", id)
+		s.metrics.requestObserver(routeLabel(r.Pattern), sw.status).Observe(d.Seconds())
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", d, "request_id", id)
+		}
 	}()
 	s.mux.ServeHTTP(sw, r)
 }

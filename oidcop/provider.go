@@ -99,6 +99,11 @@ type Provider struct {
 	ping        func(context.Context) error
 	origins     originCache
 	people      claimantCache
+	crypto      *cachedCrypto
+	// direct answers introspection and userinfo in the common case
+	// without op's request decoding and JSON round trips (fastpath.go);
+	// tests turn it off to compare with op's own answers.
+	direct bool
 }
 
 // Endpoints, relative to the issuer (docs/design/auth.md §4).
@@ -131,6 +136,7 @@ func New(cfg Config) (*Provider, error) {
 		p.requestInfo = peerInfo
 	}
 	p.origins.props = cfg.Properties
+	p.crypto, p.direct = newCachedCrypto(cfg.CryptoKey, cfg.CryptoKeyID), true
 	config := &op.Config{
 		CryptoKey: cfg.CryptoKey, CryptoKeyId: cfg.CryptoKeyID,
 		DefaultLogoutRedirectURI: p.loggedOutPath,
@@ -164,7 +170,7 @@ func New(cfg Config) (*Provider, error) {
 			MaxAge:           600,
 		}),
 		op.WithHttpInterceptors(p.intercept),
-		op.WithCrypto(newCachedCrypto(cfg.CryptoKey, cfg.CryptoKeyID)),
+		op.WithCrypto(p.crypto),
 	}
 	if strings.HasPrefix(p.issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())
@@ -335,6 +341,14 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 		case oidc.DiscoveryEndpoint:
 			p.discovery(w, r)
 			return
+		case IntrospectPath:
+			if p.direct && p.introspect(w, r) {
+				return
+			}
+		case UserinfoPath:
+			if p.direct && p.userinfo(w, r) {
+				return
+			}
 		case EndSessionPath:
 			if err := r.ParseForm(); err == nil {
 				ctx = context.WithValue(ctx, endSessionKey{}, endSessionParams{redirectURI: r.Form.Get("post_logout_redirect_uri"), state: r.Form.Get("state")})
@@ -382,20 +396,9 @@ func (p *Provider) logoutConfirmURL(ctx context.Context, req *op.EndSessionReque
 
 // fillClaims puts the claims the scopes grant into info.
 func (p *Provider) fillClaims(ctx context.Context, info *oidc.UserInfo, clientID, subject string, scopes []string) error {
-	c, err := p.oauth.Client(ctx, clientID)
+	claims, err := p.claims(ctx, clientID, subject, scopes)
 	if err != nil {
-		return oidcError(err)
-	}
-	person, err := p.people.get(ctx, p.accounts, subject)
-	if err != nil {
-		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
-			return oidc.ErrAccessDenied().WithDescription("The account no longer exists.")
-		}
-		return oidc.ErrServerError().WithParent(err)
-	}
-	claims, err := p.oauth.Claims(auth.ClaimsParams{Client: c, Scopes: scopes, Person: person})
-	if err != nil {
-		return oidc.ErrServerError().WithParent(err)
+		return err
 	}
 	// Extra claims are marshalled next to the typed fields, which are left
 	// empty, so every claim is written exactly as the rules made it.
@@ -403,6 +406,26 @@ func (p *Provider) fillClaims(ctx context.Context, info *oidc.UserInfo, clientID
 		info.AppendClaims(k, v)
 	}
 	return nil
+}
+
+// claims are the claims the scopes grant, as op errors.
+func (p *Provider) claims(ctx context.Context, clientID, subject string, scopes []string) (map[string]any, error) {
+	c, err := p.oauth.Client(ctx, clientID)
+	if err != nil {
+		return nil, oidcError(err)
+	}
+	person, err := p.people.get(ctx, p.accounts, subject)
+	if err != nil {
+		if onramp.ErrorCode(err) == onramp.ENOTFOUND {
+			return nil, oidc.ErrAccessDenied().WithDescription("The account no longer exists.")
+		}
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	claims, err := p.oauth.Claims(auth.ClaimsParams{Client: c, Scopes: scopes, Person: person})
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return claims, nil
 }
 
 // claimantCache keeps what claims are made of for a few seconds: a

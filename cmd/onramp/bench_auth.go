@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +45,9 @@ type authBench struct {
 	requests    int
 	pool        int
 	poolHelp    string
-	run         func(b *authBenchRun) (*benchResult, error)
+	// read benchmarks take --client and --pipeline.
+	read bool
+	run  func(b *authBenchRun) (*benchResult, error)
 }
 
 func authBenches() map[string]authBench {
@@ -54,16 +57,16 @@ func authBenches() map[string]authBench {
 			concurrency: 16, requests: 20000, run: benchExchange,
 		},
 		"introspect": {
-			usage: "bench auth introspect [--requests N] [--concurrency C] [--pool TOKENS]", summary: "token introspection at /oauth/introspect by the token's own client",
-			concurrency: 4, requests: 100000, pool: 1000, poolHelp: "access tokens to spread the requests over (made by exchanging seeded codes before timing)", run: benchIntrospect,
+			usage: "bench auth introspect [--requests N] [--concurrency C] [--pool TOKENS] [--client lean|nethttp]", summary: "token introspection at /oauth/introspect by the token's own client",
+			concurrency: 4, requests: 100000, pool: 1000, poolHelp: "access tokens to spread the requests over (made by exchanging seeded codes before timing)", read: true, run: benchIntrospect,
 		},
 		"userinfo": {
-			usage: "bench auth userinfo [--requests N] [--concurrency C] [--pool TOKENS]", summary: "/oauth/userinfo with openid profile email onramp:traits (standard and custom claims)",
-			concurrency: 4, requests: 100000, pool: 1000, poolHelp: "access tokens (one person each) to spread the requests over", run: benchUserinfo,
+			usage: "bench auth userinfo [--requests N] [--concurrency C] [--pool TOKENS] [--client lean|nethttp]", summary: "/oauth/userinfo with openid profile email onramp:traits (standard and custom claims)",
+			concurrency: 4, requests: 100000, pool: 1000, poolHelp: "access tokens (one person each) to spread the requests over", read: true, run: benchUserinfo,
 		},
 		"session": {
-			usage: "bench auth session [--requests N] [--concurrency C] [--pool SESSIONS]", summary: "GET /api/auth/session with a staff session cookie (the session check every signed-in console and API call makes)",
-			concurrency: 4, requests: 200000, pool: 1000, poolHelp: "staff sessions to spread the requests over", run: benchSession,
+			usage: "bench auth session [--requests N] [--concurrency C] [--pool SESSIONS] [--client lean|nethttp]", summary: "GET /api/auth/session with a staff session cookie (the session check every signed-in console and API call makes)",
+			concurrency: 4, requests: 200000, pool: 1000, poolHelp: "staff sessions to spread the requests over", read: true, run: benchSession,
 		},
 		"signin": {
 			usage: "bench auth signin [--requests N] [--concurrency C] [--pool ACCOUNTS] [--pid PID]", summary: "password sign-ins through the hosted form (GET the form, POST email and password, get the session cookie); server CPU per sign-in beside the argon2id hash's own",
@@ -111,6 +114,11 @@ func runBenchAuth(ctx context.Context, args []string, out io.Writer) error {
 	if bench.pool > 0 {
 		fs.IntVar(&b.pool, "pool", bench.pool, bench.poolHelp)
 	}
+	b.client, b.pipeline = "nethttp", 1
+	if bench.read {
+		fs.StringVar(&b.client, "client", "lean", "load generator: lean (persistent HTTP/1.1 connections, requests serialised before timing, a minimal response parser, as wrk does) or nethttp (Go's net/http client, which costs about as much CPU per request as the server)")
+		fs.IntVar(&b.pipeline, "pipeline", 1, "lean client: requests sent at once on a connection before reading their answers (1: no pipelining, as real clients do)")
+	}
 	fs.IntVar(&b.pid, "pid", 0, "process id of the server, to read its CPU time from /proc (default: process_cpu_seconds_total from its /metrics)")
 	fs.StringVar(&b.runID, "run", "", "run id, so that repeated runs seed distinct data (default: random)")
 	fs.BoolVar(&b.asJSON, "json", false, "print the result as JSON")
@@ -121,8 +129,14 @@ func runBenchAuth(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if b.requests <= 0 || b.concurrency <= 0 || b.duration <= 0 || (bench.pool > 0 && b.pool <= 0) {
-		return onramp.Errorf(onramp.EINVALID, "--requests, --concurrency, --duration and --pool must be positive")
+	if b.requests <= 0 || b.concurrency <= 0 || b.duration <= 0 || (bench.pool > 0 && b.pool <= 0) || b.pipeline <= 0 {
+		return onramp.Errorf(onramp.EINVALID, "--requests, --concurrency, --duration, --pool and --pipeline must be positive")
+	}
+	if b.client != "lean" && b.client != "nethttp" {
+		return onramp.Errorf(onramp.EINVALID, "--client must be lean or nethttp")
+	}
+	if b.pipeline > 1 && b.client != "lean" {
+		return onramp.Errorf(onramp.EINVALID, "--pipeline needs --client lean")
 	}
 	if b.runID == "" {
 		b.runID = fmt.Sprintf("%08x", mrand.Uint32())
@@ -168,6 +182,8 @@ type authBenchRun struct {
 	pid         int
 	runID       string
 	asJSON      bool
+	client      string // read benchmarks: lean or nethttp
+	pipeline    int
 	cfg         Config
 	a           *app
 	hc          *http.Client
@@ -188,10 +204,13 @@ type benchResult struct {
 	ServerCPU float64 `json:"server_cpu_us_per_request"`
 	// ServerCapacity is what the server's CPU per request allows on all
 	// of the machine's cores: the load generator shares them here.
-	ServerCapacity float64        `json:"server_capacity_per_second"`
-	BenchCPU       float64        `json:"bench_cpu_us_per_request"`
-	Machine        benchMachine   `json:"machine"`
-	Extra          map[string]any `json:"extra,omitempty"`
+	ServerCapacity float64 `json:"server_capacity_per_second"`
+	BenchCPU       float64 `json:"bench_cpu_us_per_request"`
+	// Client is the load generator of a read benchmark (lean or nethttp).
+	Client   string         `json:"client,omitempty"`
+	Pipeline int            `json:"pipeline,omitempty"`
+	Machine  benchMachine   `json:"machine"`
+	Extra    map[string]any `json:"extra,omitempty"`
 	// notes are lines printed under the result.
 	notes []string
 }
@@ -209,7 +228,15 @@ func (b *authBenchRun) report(r *benchResult) error {
 	}
 	fmt.Fprintf(b.out, "auth %s: %d %s in %.2fs = %.0f/s (concurrency %d); %d failed\n", b.name, r.Requests, r.What, r.Seconds, r.PerSecond, b.concurrency, r.Failed)
 	fmt.Fprintf(b.out, "latency: p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs)
-	fmt.Fprintf(b.out, "CPU per request: server %.0f µs (%.0f/s if it had all %d cores to itself), this load generator %.0f µs\n", r.ServerCPU, r.ServerCapacity, r.Machine.CPUs, r.BenchCPU)
+	gen := "this load generator"
+	if r.Client != "" {
+		gen = "this load generator (" + r.Client + " client"
+		if r.Pipeline > 1 {
+			gen += fmt.Sprintf(", %d pipelined", r.Pipeline)
+		}
+		gen += ")"
+	}
+	fmt.Fprintf(b.out, "CPU per request: server %.0f µs (%.0f/s if it had all %d cores to itself), %s %.0f µs\n", r.ServerCPU, r.ServerCapacity, r.Machine.CPUs, gen, r.BenchCPU)
 	for _, n := range r.notes {
 		fmt.Fprintln(b.out, n)
 	}
@@ -227,6 +254,22 @@ func (b *authBenchRun) report(r *benchResult) error {
 // the count or the duration runs out, and measures throughput, latency
 // and the CPU the server and this process spent.
 func (b *authBenchRun) drive(what string, do func(worker, i int) error) (*benchResult, error) {
+	return b.driveBatch(what, 1, func(w, first, _ int, lat []time.Duration) (int, error) {
+		t0 := time.Now()
+		if err := do(w, first); err != nil {
+			return 0, err
+		}
+		lat[0] = time.Since(t0)
+		return 1, nil
+	})
+}
+
+// driveBatch is drive for a client that sends up to depth requests at a
+// time on one connection (pipelining): do gets request numbers first to
+// first+n-1, fills the latency of each it answered in lat, and returns
+// how many were answered right before the first error. The ones after
+// an error count as failed.
+func (b *authBenchRun) driveBatch(what string, depth int, do func(worker, first, n int, lat []time.Duration) (int, error)) (*benchResult, error) {
 	res := &benchResult{What: what, Machine: benchMachine{CPUs: runtime.NumCPU(), Model: cpuModel(), LoadStart: loadAverage()}}
 	cpu0, err := b.serverCPU()
 	if err != nil {
@@ -247,24 +290,23 @@ func (b *authBenchRun) drive(what string, do func(worker, i int) error) (*benchR
 			defer wg.Done()
 			var mine []time.Duration
 			defer func() { lat.mu.Lock(); lat.d = append(lat.d, mine...); lat.mu.Unlock() }()
+			batch := make([]time.Duration, depth)
 			for {
-				i := next.Add(1) - 1
+				i := next.Add(int64(depth)) - int64(depth)
 				if i >= int64(b.requests) || b.ctx.Err() != nil || time.Now().After(deadline) {
 					return
 				}
-				t0 := time.Now()
-				err := do(w, int(i))
-				d := time.Since(t0)
+				n := int(min(int64(depth), int64(b.requests)-i))
+				k, err := do(w, int(i), n, batch[:n])
+				mine = append(mine, batch[:k]...)
+				okN.Add(int64(k))
 				if err != nil {
 					// A setup that fails every request should stop early.
-					if failed.Add(1) >= 200 && okN.Load() == 0 {
+					if failed.Add(int64(n-k)) >= 200 && okN.Load() == 0 {
 						next.Store(int64(b.requests))
 					}
 					firstErr.CompareAndSwap(nil, err.Error())
-					continue
 				}
-				mine = append(mine, d)
-				okN.Add(1)
 			}
 		}()
 	}
@@ -501,14 +543,27 @@ func benchIntrospect(b *authBenchRun) (*benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.drive("introspections", func(w, i int) error {
-		body := "token=" + url.QueryEscape(tokens[i%len(tokens)])
-		req, _ := http.NewRequestWithContext(b.ctx, http.MethodPost, b.url+"/oauth/introspect", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(pc.Client.ID, pc.Client.Secret)
-		_, err := b.expect(req, http.StatusOK, `"active":true`)
-		return err
-	})
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(pc.Client.ID+":"+pc.Client.Secret)) // as http.Request.SetBasicAuth
+	rb := &readBench{what: "introspections", want: []byte(`"active":true`), check: func(body []byte) error {
+		var v struct {
+			Active   bool   `json:"active"`
+			Subject  string `json:"sub"`
+			ClientID string `json:"client_id"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		if !v.Active || v.Subject == "" || v.ClientID != pc.Client.ID {
+			return errors.New("not an active token of the bench's client")
+		}
+		return nil
+	}}
+	for _, t := range tokens {
+		rb.requests = append(rb.requests, readRequest{method: http.MethodPost, path: "/oauth/introspect",
+			header: [][2]string{{"Authorization", basic}, {"Content-Type", "application/x-www-form-urlencoded"}},
+			body:   "token=" + url.QueryEscape(t)})
+	}
+	return b.runRead(rb)
 }
 
 func benchUserinfo(b *authBenchRun) (*benchResult, error) {
@@ -520,12 +575,24 @@ func benchUserinfo(b *authBenchRun) (*benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.drive("userinfo reads", func(w, i int) error {
-		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+"/oauth/userinfo", nil)
-		req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-		_, err := b.expect(req, http.StatusOK, `"company":"Example Ltd"`)
-		return err
-	})
+	rb := &readBench{what: "userinfo reads", want: []byte(`"company":"Example Ltd"`), check: func(body []byte) error {
+		var v struct {
+			Subject string `json:"sub"`
+			Email   string `json:"email"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		if v.Subject == "" || v.Email == "" {
+			return errors.New("no sub or email")
+		}
+		return nil
+	}}
+	for _, t := range tokens {
+		rb.requests = append(rb.requests, readRequest{method: http.MethodGet, path: "/oauth/userinfo",
+			header: [][2]string{{"Authorization", "Bearer " + t}}})
+	}
+	return b.runRead(rb)
 }
 
 // --- sessions ---
@@ -561,12 +628,27 @@ func benchSession(b *authBenchRun) (*benchResult, error) {
 		return nil, err
 	}
 	cookie := b.sessionCookieName()
-	return b.drive("session checks", func(w, i int) error {
-		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url+"/api/auth/session", nil)
-		req.Header.Set("Cookie", cookie+"="+secrets[i%len(secrets)])
-		_, err := b.expect(req, http.StatusOK, `"kind":"session"`)
-		return err
-	})
+	rb := &readBench{what: "session checks", want: []byte(`"kind":"session"`), check: func(body []byte) error {
+		var v struct {
+			Kind    string `json:"kind"`
+			Role    string `json:"role"`
+			Session struct {
+				PersonID string `json:"person_id"`
+			} `json:"session"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		if v.Kind != "session" || v.Role != string(auth.RoleSupport) || v.Session.PersonID != accs[0].personID {
+			return errors.New("not the seeded staff session")
+		}
+		return nil
+	}}
+	for _, sec := range secrets {
+		rb.requests = append(rb.requests, readRequest{method: http.MethodGet, path: "/api/auth/session",
+			header: [][2]string{{"Cookie", cookie + "=" + sec}}})
+	}
+	return b.runRead(rb)
 }
 
 // --- password sign-in ---

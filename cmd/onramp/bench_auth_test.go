@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,8 +50,9 @@ func TestBenchAuthRuns(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, name := range []string{"exchange", "introspect", "userinfo", "session", "signin"} {
-		args := append([]string{"bench", "auth", name, "--url", url, "--requests", "30", "--concurrency", "2", "--json"}, cheap...)
+	for _, name := range []string{"exchange", "introspect", "userinfo", "session", "signin", "introspect --client nethttp", "session --pipeline 4"} {
+		args := append(append([]string{"bench", "auth"}, strings.Fields(name)...), "--url", url, "--requests", "30", "--concurrency", "2", "--json")
+		args = append(args, cheap...)
 		if name != "exchange" {
 			args = append(args, "--pool", "5")
 		}
@@ -64,6 +66,9 @@ func TestBenchAuthRuns(t *testing.T) {
 		}
 		if res.Requests != 30 || res.Failed != 0 || res.PerSecond <= 0 || res.P50ms <= 0 || res.Machine.CPUs == 0 {
 			t.Errorf("bench auth %s = %+v", name, res)
+		}
+		if (name == "introspect" || name == "userinfo" || name == "session") && res.Client != "lean" {
+			t.Errorf("bench auth %s does not use the lean client by default: %s", name, out.String())
 		}
 		if name == "signin" && res.Extra["argon2id"] == nil {
 			t.Errorf("bench auth signin does not report the argon2 parameters: %s", out.String())
