@@ -20,6 +20,23 @@ type OAuthEvent struct {
 	Timeline string
 }
 
+// requestInfoKey carries the RequestInfo of the HTTP request behind an
+// OAuth call, for the audit entries the call writes.
+type requestInfoKey struct{}
+
+// WithRequestInfo names where the OAuth calls made with ctx came from (the
+// browser or the relying party's server): RecordOAuth writes it into the
+// audit entry, which must say from which IP an action came.
+func WithRequestInfo(ctx context.Context, info RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, info)
+}
+
+// RequestInfoFrom is the RequestInfo WithRequestInfo put in ctx, or zero.
+func RequestInfoFrom(ctx context.Context) RequestInfo {
+	i, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return i
+}
+
 // OAuthRecorder writes OAuth events to the audit log (and timeline). The
 // OAuth tables live beside the account tables but OAuth rules do not see
 // the audit log, so the account rules record for them.
@@ -40,11 +57,14 @@ func (o *OAuth) record(ctx context.Context, e OAuthEvent) {
 }
 
 // RecordOAuth writes an OAuth event: one audit row about the subject's
-// person, and a timeline event when the event asks for one. Failures are
+// person (with the IP and user agent of WithRequestInfo), and a timeline
+// event when the event asks for one. Failures are
 // logged, not returned: the OAuth answer has been decided already.
 func (s *Accounts) RecordOAuth(ctx context.Context, e OAuthEvent) {
 	err := s.cfg.InTx(ctx, func(st TxStore) error {
-		entry := AuditEntry{ActorType: ActorClient, ActorID: e.ClientID, Action: e.Action, Outcome: e.Outcome, ClientID: e.ClientID, SessionID: e.SessionID, Detail: jsonDetail(e.Detail)}
+		info := RequestInfoFrom(ctx)
+		entry := AuditEntry{ActorType: ActorClient, ActorID: e.ClientID, Action: e.Action, Outcome: e.Outcome, ClientID: e.ClientID, SessionID: e.SessionID,
+			IP: info.IP, UserAgent: info.UserAgent, Detail: jsonDetail(e.Detail)}
 		acc, err := st.AccountBySubject(ctx, e.Subject)
 		switch {
 		case err == nil:

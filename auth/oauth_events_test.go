@@ -11,14 +11,16 @@ import (
 
 // TestOAuthEventsAreRecorded: a sign-in given to a client, a replayed code
 // and a reused refresh token land in the audit log of the account's
-// person, and the reuse on their timeline too.
+// person, with the IP and user agent of the request, and the reuse on
+// their timeline too.
 func TestOAuthEventsAreRecorded(t *testing.T) {
 	r := newRig(t, nil)
 	g := r.signUp("ada@example.com", "", "")
 	w := worldOn(t, r.db, nil)
 	w.oauth.SetRecorder(r.acc)
 	app := w.property(t, "app", false)
-	ctx := context.Background()
+	// The HTTP layer names where each call came from; every entry says it.
+	ctx := auth.WithRequestInfo(context.Background(), auth.RequestInfo{IP: "203.0.113.7", UserAgent: "rp/1"})
 
 	req, err := w.oauth.CreateAuthRequest(ctx, &auth.AuthRequest{
 		ClientID: app.Client.ID, RedirectURI: redirect, ResponseType: "code", Scopes: []string{"openid", "offline_access"},
@@ -49,6 +51,9 @@ func TestOAuthEventsAreRecorded(t *testing.T) {
 	for _, e := range entries {
 		if e.ClientID == app.Client.ID {
 			actions = append(actions, e.Action)
+			if e.IP != "203.0.113.7" || e.UserAgent != "rp/1" {
+				t.Errorf("%s: ip %q, user agent %q; want the request's", e.Action, e.IP, e.UserAgent)
+			}
 		}
 	}
 	for _, want := range []string{"oauth.authorized", "auth.refresh_token_reused", "oauth.code_replayed"} {

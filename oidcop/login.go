@@ -97,7 +97,8 @@ func (l *Login) finish(w http.ResponseWriter, r *http.Request, authRequestID str
 // complete gives the request to the session and sends the browser on to
 // the client with its code.
 func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *auth.AuthRequest, sg SessionGrant) {
-	ctx := r.Context()
+	// oauth.authorized's audit entry names the browser's address.
+	ctx := auth.WithRequestInfo(r.Context(), l.P.requestInfo(r))
 	if err := l.Accounts.AddSessionClient(ctx, sg.SessionID, ar.ClientID); err != nil {
 		l.fail(w, r, err)
 		return
@@ -177,7 +178,7 @@ func (l *Login) Decide(w http.ResponseWriter, r *http.Request, authRequestID str
 		l.fail(w, r, err)
 		return
 	}
-	if err := l.P.oauth.GrantConsent(ctx, auth.ConsentParams{Subject: sg.Subject, ClientID: ar.ClientID, Scopes: ar.Scopes}); err != nil {
+	if err := l.P.oauth.GrantConsent(auth.WithRequestInfo(ctx, l.P.requestInfo(r)), auth.ConsentParams{Subject: sg.Subject, ClientID: ar.ClientID, Scopes: ar.Scopes}); err != nil {
 		l.fail(w, r, err)
 		return
 	}

@@ -296,7 +296,6 @@ type (
 	anonymousIDKey struct{}
 	sessionKey     struct{}
 	endSessionKey  struct{}
-	requestInfoKey struct{}
 )
 
 // peerInfo is the default RequestInfo: the peer address and User-Agent.
@@ -312,10 +311,7 @@ func peerInfo(r *http.Request) auth.RequestInfo {
 	return auth.RequestInfo{IP: ip, UserAgent: ua}
 }
 
-func requestInfoFrom(ctx context.Context) auth.RequestInfo {
-	i, _ := ctx.Value(requestInfoKey{}).(auth.RequestInfo)
-	return i
-}
+func requestInfoFrom(ctx context.Context) auth.RequestInfo { return auth.RequestInfoFrom(ctx) }
 
 // endSessionParams are /oauth/end_session's parameters as sent, for the
 // logout page's link: op hands storage the redirect URI with the state
@@ -354,7 +350,10 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 				ctx = context.WithValue(ctx, endSessionKey{}, endSessionParams{redirectURI: r.Form.Get("post_logout_redirect_uri"), state: r.Form.Get("state")})
 			}
 			// The logout's audit entry names where it came from.
-			ctx = context.WithValue(ctx, requestInfoKey{}, p.requestInfo(r))
+			ctx = auth.WithRequestInfo(ctx, p.requestInfo(r))
+		case TokenPath:
+			// So do a replayed code's and a reused refresh token's.
+			ctx = auth.WithRequestInfo(ctx, p.requestInfo(r))
 		}
 		if p.sessionOf != nil {
 			if sid := p.sessionOf(r); sid != "" {
