@@ -249,7 +249,15 @@ func testConsole(t *testing.T, env []string) {
 		tb.textShown("its properties", `<img src=x onerror=\"window.__pwned`)
 		tb.noScriptRan("live stream")
 	})
-	step("home screenshots", func(t *testing.T) { tb.shoot("console-home") })
+	step("home screenshots", func(t *testing.T) {
+		// Top events are thin bars, one per line: a bar as tall as the
+		// other charts (220 px) pushed the list off the screen.
+		tb.wait("top events", `document.querySelector('.hbars svg.hbar') !== null`, 10*time.Second)
+		if hgt := evalJS[float64](tb, "bar height", `Math.max(...[...document.querySelectorAll('.hbars svg.hbar')].map((b) => b.getBoundingClientRect().height))`); hgt > 30 {
+			t.Errorf("a top-events bar is %.0f px high, want a thin bar", hgt)
+		}
+		tb.shoot("console-home")
+	})
 
 	step("search a person and open them", func(t *testing.T) {
 		tb.do("press g p", chromedp.KeyEvent("g"), chromedp.KeyEvent("p"))
