@@ -320,12 +320,14 @@ func testConsole(t *testing.T, env []string) {
 	})
 
 	step("merge then unmerge", func(t *testing.T) {
-		evalJS[bool](tb, "accept confirmations", `(window.confirm = () => true, true)`)
 		tb.do("type the duplicate's id", chromedp.SendKeys(`#merge-from`, dupID))
 		tb.do("merge", chromedp.Click(`#merge-form button[type=submit]`))
+		tb.wait("the confirmation", `document.querySelector('dialog.confirm[open]') !== null`, 5*time.Second)
+		tb.do("confirm", chromedp.Click(`#confirm-ok`))
 		tb.wait("the merge row", `document.querySelector('#merges tr[data-merge] button') !== null && document.getElementById('identifiers').innerText.includes('ada-dup-anon')`, 10*time.Second)
-		evalJS[bool](tb, "accept confirmations", `(window.confirm = () => true, true)`)
 		tb.do("unmerge", chromedp.Click(`#merges tr[data-merge] button`))
+		tb.wait("the confirmation", `document.querySelector('dialog.confirm[open]') !== null`, 5*time.Second)
+		tb.do("confirm", chromedp.Click(`#confirm-ok`))
 		tb.wait("undone", `document.querySelector('#merges') !== null && document.querySelector('#merges').innerText.includes('Undone') && !document.getElementById('identifiers').innerText.includes('ada-dup-anon')`, 10*time.Second)
 	})
 
