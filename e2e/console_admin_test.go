@@ -158,8 +158,14 @@ func (tb *browserTab) shots(name string) {
 	tb.t.Helper()
 	for _, theme := range []string{"light", "dark"} {
 		// The console's own toggle, so the page looks as a person sees it.
+		// A click through the toggle's click() rather than the mouse: while
+		// a modal <dialog> is open, the page behind it is inert and a mouse
+		// click lands on the backdrop, which left the "dark" shot light.
 		if dark := evalJS[bool](tb, "theme", `document.querySelector('#theme-toggle').getAttribute('aria-pressed') === 'true'`); dark != (theme == "dark") {
-			tb.do("toggle the theme", chromedp.Click(`#theme-toggle`))
+			evalJS[bool](tb, "toggle the theme", `(document.querySelector('#theme-toggle').click(), true)`)
+		}
+		if dark := evalJS[bool](tb, "theme", `document.querySelector('#theme-toggle').getAttribute('aria-pressed') === 'true'`); dark != (theme == "dark") {
+			tb.t.Fatalf("screenshot %s: the console did not switch to the %s theme", name, theme)
 		}
 		time.Sleep(400 * time.Millisecond) // let transitions (theme, progress bar) finish
 		ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
@@ -170,7 +176,7 @@ func (tb *browserTab) shots(name string) {
 		}
 		saveScreenshot(tb.t, screenshotsDir(tb.t), "console-"+name+"-"+theme, buf)
 	}
-	tb.do("back to the light theme", chromedp.Click(`#theme-toggle`))
+	evalJS[bool](tb, "back to the light theme", `(document.querySelector('#theme-toggle').click(), true)`)
 }
 
 // allowClipboard lets the tab's page read and write the clipboard, and

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -264,11 +265,11 @@ func (s *Server) listRejections(w http.ResponseWriter, r *http.Request) {
 		rq.PropertyID = prop.ID
 	}
 	var err error
-	if rq.BeforeID, err = intParam(q.Get("before"), 0); err != nil {
+	if rq.BeforeID, err = intParam(q, "before", 0); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := intParam(q.Get("limit"), 100)
+	limit, err := intParam(q, "limit", 100)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -326,14 +327,14 @@ func (s *Server) writeTimeline(w http.ResponseWriter, r *http.Request, tl *ident
 		tp.PropertyID = prop.ID
 	}
 	var err error
-	if tp.From, err = timeParam(q.Get("from")); err == nil {
-		tp.To, err = timeParam(q.Get("to"))
+	if tp.From, err = timeParam(q, "from"); err == nil {
+		tp.To, err = timeParam(q, "to")
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := intParam(q.Get("limit"), 50)
+	limit, err := intParam(q, "limit", 50)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -492,7 +493,7 @@ func (s *Server) exportPerson(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listConflicts(w http.ResponseWriter, r *http.Request) {
-	limit, err := intParam(r.URL.Query().Get("limit"), 100)
+	limit, err := intParam(r.URL.Query(), "limit", 100)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -562,24 +563,31 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 
 // --- helpers ---
 
-func intParam(v string, def int64) (int64, error) {
+// intParam reads the query parameter name as a non-negative integer, def
+// when it is absent. The problem names the parameter, so that a caller
+// sending several (limit, before…) knows which one is wrong.
+func intParam(q url.Values, name string, def int64) (int64, error) {
+	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, onramp.Errorf(onramp.EINVALID, "%q is not a non-negative integer", v)
+		return 0, onramp.Errorf(onramp.EINVALID, "%s must be a non-negative integer, not %q.", name, v)
 	}
 	return n, nil
 }
 
-func timeParam(v string) (time.Time, error) {
+// timeParam reads the query parameter name as an ISO 8601 (RFC 3339)
+// time, the zero time when it is absent.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
 	if v == "" {
 		return time.Time{}, nil
 	}
 	t, err := events.ParseTime(v)
 	if err != nil {
-		return time.Time{}, onramp.Errorf(onramp.EINVALID, "%q is not an ISO 8601 time", v)
+		return time.Time{}, onramp.Errorf(onramp.EINVALID, "%s must be an ISO 8601 time such as 2026-11-25T10:00:00Z, not %q.", name, v)
 	}
 	return t, nil
 }

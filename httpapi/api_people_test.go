@@ -96,9 +96,16 @@ func TestAPIPeople(t *testing.T) {
 			t.Errorf("limit=1000 returned %d of 60 people and no next cursor: the rest cannot be reached", len(got))
 		}
 	})
-	for _, q := range []string{"?trait=plan", "?trait=:x", "?limit=abc", "?limit=-1", "?seen_after=yesterday", "?seen_before=1"} {
+	// Each problem names the parameter that is wrong.
+	for q, names := range map[string]string{
+		"?trait=plan": "trait", "?trait=:x": "trait", "?limit=abc": "limit", "?limit=-1": "limit",
+		"?seen_after=yesterday": "seen_after", "?seen_before=1": "seen_before", "?q=ada&limit=10&seen_before=soon": "seen_before",
+	} {
 		t.Run("bad query "+q, func(t *testing.T) {
-			wantProblem(t, s.api(s.owner, "GET", "/api/people"+q, nil), 400)
+			p := wantProblem(t, s.api(s.owner, "GET", "/api/people"+q, nil), 400)
+			if !strings.Contains(p.Detail, names) {
+				t.Errorf("the problem does not name %s: %q", names, p.Detail)
+			}
 		})
 	}
 	t.Run("unknown person", func(t *testing.T) {

@@ -107,7 +107,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), 50)
+	limit, err := intParam(q, "limit", 50)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -46,10 +46,10 @@ func (s *Server) personQuery(r *http.Request) (identity.PersonQuery, error) {
 		pq.TraitKey, pq.TraitValue = k, v
 	}
 	var err error
-	if pq.SeenAfter, err = timeParam(q.Get("seen_after")); err != nil {
+	if pq.SeenAfter, err = timeParam(q, "seen_after"); err != nil {
 		return pq, err
 	}
-	if pq.SeenBefore, err = timeParam(q.Get("seen_before")); err != nil {
+	if pq.SeenBefore, err = timeParam(q, "seen_before"); err != nil {
 		return pq, err
 	}
 	if pq.Sort, err = identity.ParseSort(q.Get("sort")); err != nil {
@@ -72,7 +72,7 @@ func (s *Server) personQuery(r *http.Request) (identity.PersonQuery, error) {
 		}
 		pq.PropertyID = prop.ID
 	}
-	limit, err := intParam(q.Get("limit"), 50)
+	limit, err := intParam(q, "limit", 50)
 	if err != nil {
 		return pq, err
 	}

@@ -180,19 +180,19 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	aq := auth.AuditQuery{PersonID: q.Get("person"), ActorID: q.Get("actor"), Action: q.Get("action"), Outcome: q.Get("outcome")}
 	var err error
-	if aq.Since, err = timeParam(q.Get("since")); err != nil {
+	if aq.Since, err = timeParam(q, "since"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if aq.Until, err = timeParam(q.Get("until")); err != nil {
+	if aq.Until, err = timeParam(q, "until"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if aq.BeforeSeq, err = intParam(q.Get("before"), 0); err != nil {
+	if aq.BeforeSeq, err = intParam(q, "before", 0); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := intParam(q.Get("limit"), 100)
+	limit, err := intParam(q, "limit", 100)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

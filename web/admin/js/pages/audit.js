@@ -147,7 +147,7 @@ export default async function render(ctx) {
     h('h1', null, 'Audit log'),
     h('form', { role: 'search', class: 'filters', id: 'audit-filters', onsubmit: (ev) => { ev.preventDefault(); refilter(); } },
       text('actor', 'Actor id', 'person or token id', { list: 'audit-actors', 'data-search': '' }), actors,
-      text('person', 'Person id', 'p_…'),
+      text('person', 'Person id', 'per_…'),
       text('action', 'Action', 'property.created or staff.*'),
       h('div', { class: 'field' },
         h('label', { for: 'audit-outcome' }, 'Outcome'),

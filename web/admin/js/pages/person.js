@@ -6,6 +6,7 @@ import { h, replace, when, text } from '../dom.js';
 import { errorBox, showError } from '../api.js';
 import { propertyNames, eventRow, openLive } from '../events.js';
 import { nameOf, traitsOf } from './people.js';
+import { confirmDialog } from '../widgets.js';
 
 const TYPES = ['track', 'page', 'screen', 'identify', 'group', 'alias'];
 
@@ -143,7 +144,7 @@ async function drawSessions(ctx, card, personID) {
         h('td', null, when(s.last_seen_at)),
         h('td', null, s.ip || '', h('br'), h('span', { class: 'muted' }, s.user_agent || '')),
         h('td', null, h('button', { type: 'button', class: 'danger', onclick: async (ev) => {
-          if (!confirm('End this session? The person is signed out on that device.')) return;
+          if (!await confirmDialog({ title: 'End this session?', message: 'The person is signed out on that device, and on every site signed in through it.', confirmLabel: 'Revoke', danger: true })) return;
           ev.target.disabled = true;
           try {
             await ctx.api('DELETE', `/api/sessions/${encodeURIComponent(s.id)}`);
@@ -165,7 +166,7 @@ async function drawMerges(ctx, card, personID, reload) {
       ev.preventDefault();
       const from = input.value.trim();
       if (!from) return;
-      if (!confirm(`Merge ${from} into this person? The merge can be undone.`)) return;
+      if (!await confirmDialog({ title: 'Merge these people?', message: `${from} joins this person: its identifiers, traits and events. The merge can be undone.`, confirmLabel: 'Merge' })) return;
       try {
         await ctx.api('POST', `/api/people/${encodeURIComponent(personID)}/merge`, { body: { from } });
         reload();
@@ -187,7 +188,7 @@ async function drawMerges(ctx, card, personID, reload) {
         h('td', null, m.reason, m.actor ? h('span', { class: 'muted' }, ` by ${m.actor}`) : null),
         h('td', null, when(m.created_at), m.undone_at ? [h('br'), h('span', { class: 'badge' }, 'Undone '), when(m.undone_at)] : null),
         h('td', null, !m.undone_at && ctx.can('people:write') ? h('button', { type: 'button', class: 'danger', onclick: async (ev) => {
-          if (!confirm('Undo this merge? The merged person becomes separate again.')) return;
+          if (!await confirmDialog({ title: 'Undo this merge?', message: 'The merged person becomes separate again, with its identifiers and events.', confirmLabel: 'Unmerge', danger: true })) return;
           ev.target.disabled = true;
           try {
             await ctx.api('POST', `/api/merges/${encodeURIComponent(m.id)}/undo`);
