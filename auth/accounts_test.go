@@ -298,6 +298,31 @@ func TestSignUpRecognisesKnownEmail(t *testing.T) {
 	}
 }
 
+// TestSignUpTypedTraitsFillOnlyWhatIsUnknown: whoever typed the email was
+// never shown what Onramp knew under it, so a name typed at sign-up fills
+// an empty name and never replaces a known one.
+func TestSignUpTypedTraitsFillOnlyWhatIsUnknown(t *testing.T) {
+	for _, tc := range []struct{ known, want string }{
+		{`{"name":"Ada Lovelace","company":"Acme"}`, "Ada Lovelace"},
+		{`{"name":"","company":"Acme"}`, "Ada"},
+		{`{"company":"Acme"}`, "Ada"},
+	} {
+		r := newRig(t, nil)
+		known := r.observe(tc.known, identity.Key{Type: identity.Email, Value: "ada@example.com"})
+		g := r.signUp("ada@example.com", "", "") // types the name "Ada"
+		if g.Account.PersonID != known {
+			t.Fatalf("account on %s, want the known person %s", g.Account.PersonID, known)
+		}
+		p, err := r.ids.Person(context.Background(), known)
+		must(t, err)
+		var traits map[string]any
+		_ = json.Unmarshal(p.Person.Traits, &traits)
+		if traits["name"] != tc.want || traits["company"] != "Acme" {
+			t.Errorf("known %s: traits after sign-up = %v, want name %q and the company kept", tc.known, traits, tc.want)
+		}
+	}
+}
+
 func TestSignUpWithAccountEmailSignsIn(t *testing.T) {
 	r := newRig(t, nil)
 	ctx := context.Background()
@@ -734,20 +759,54 @@ func TestPrefillOnlyForTheSameBrowser(t *testing.T) {
 	r := newRig(t, nil)
 	ctx := context.Background()
 	r.observe(`{"name":"Ada Lovelace","company":"Acme"}`, identity.Key{Type: identity.Email, Value: "ada@example.com"}, identity.Key{Type: identity.AnonymousID, Value: "ada-browser"})
-	p, err := r.acc.Prefill(ctx, r.start(auth.FlowSignUp, "ada-browser"))
+	p, err := r.acc.Prefill(ctx, auth.PrefillParams{FlowRef: r.start(auth.FlowSignUp, "ada-browser"), CookieAnonymousID: "ada-browser"})
 	must(t, err)
 	if p == nil || p.Email != "ada@example.com" || p.Name != "Ada Lovelace" {
 		t.Errorf("prefill in Ada's browser = %+v", p)
 	}
-	for _, anon := range []string{"", "another-browser"} {
-		p, err := r.acc.Prefill(ctx, r.start(auth.FlowSignUp, anon))
+	for _, tc := range []struct{ flow, cookie string }{
+		{"", ""}, {"another-browser", "another-browser"},
+		// The flow got Ada's id from a link, the browser's cookie is
+		// another's or missing: not recognised.
+		{"ada-browser", "another-browser"}, {"ada-browser", ""},
+		// A cookie alone does not name a flow's browser either.
+		{"another-browser", "ada-browser"},
+	} {
+		p, err := r.acc.Prefill(ctx, auth.PrefillParams{FlowRef: r.start(auth.FlowSignUp, tc.flow), CookieAnonymousID: tc.cookie})
 		must(t, err)
 		if p != nil {
-			t.Errorf("prefill with anonymous id %q = %+v, want nothing", anon, p)
+			t.Errorf("prefill with flow id %q and cookie %q = %+v, want nothing", tc.flow, tc.cookie, p)
 		}
 	}
 	// Typing Ada's email in another browser reveals nothing either: the
 	// sign-up answer is the same Step as for anyone (TestSameAnswerForEveryEmail).
+}
+
+// TestSignUpTakesKnownFieldsFromTheBrowsersPerson: the recognised form
+// does not ask the email and name; SignUp takes them from the person of
+// the browser's cookie, never from what was posted, and only while the
+// cookie is the flow's.
+func TestSignUpTakesKnownFieldsFromTheBrowsersPerson(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	r.observe(`{"name":"Ada Lovelace","company":"Acme"}`, identity.Key{Type: identity.Email, Value: "ada@example.com"}, identity.Key{Type: identity.AnonymousID, Value: "ada-browser"})
+	ref := r.start(auth.FlowSignUp, "ada-browser")
+	step, err := r.acc.SignUp(ctx, auth.SignUpParams{FlowRef: ref, Email: "mallory@example.com", Traits: json.RawMessage(`{"name":"Mallory"}`), CookieAnonymousID: "ada-browser"})
+	must(t, err)
+	if step.Email != "ada@example.com" {
+		t.Fatalf("the recognised sign-up went to %q, want Ada's known email", step.Email)
+	}
+	// Another cookie: nothing is recognised, the post stands as it is.
+	ref = r.start(auth.FlowSignUp, "ada-browser")
+	step, err = r.acc.SignUp(ctx, auth.SignUpParams{FlowRef: ref, Email: "mallory@example.com", CookieAnonymousID: "mallory-browser"})
+	must(t, err)
+	if step.Email != "mallory@example.com" {
+		t.Errorf("an unrecognised sign-up went to %q", step.Email)
+	}
+	ref = r.start(auth.FlowSignUp, "ada-browser")
+	if _, err := r.acc.SignUp(ctx, auth.SignUpParams{FlowRef: ref, CookieAnonymousID: "mallory-browser"}); auth.ErrorField(err) != auth.FieldEmail {
+		t.Errorf("an unrecognised sign-up without an email: %v, want the email asked", err)
+	}
 }
 
 // TestSignInRehashes: a password stored with older argon2id parameters is

@@ -136,8 +136,18 @@ type SignUpParams struct {
 	Email    string
 	Password string // optional: passwordless sign-up proves the email only
 	// Traits the form asked for (name, company, …), as a JSON object.
+	// Once the email is proven they fill only traits its person does not
+	// have yet (newTraitsOnly).
 	Traits json.RawMessage
-	Info   RequestInfo
+	// CookieAnonymousID is set when the browser posted the recognised
+	// form ("Signing up as …"), which does not ask what Onramp knows: the
+	// tracking id of the browser's own cookie. The email and name that
+	// form left out are taken again from that browser's person
+	// (Prefill), never from the post, which the browser could alter to
+	// name someone else. Not recognised (anymore), the post is taken as
+	// it is.
+	CookieAnonymousID string
+	Info              RequestInfo
 }
 
 func normEmail(v string) (string, error) {
@@ -153,6 +163,9 @@ func normEmail(v string) (string, error) {
 // account (then the email carries a sign-in code instead, and proving it
 // signs the visitor in: no duplicate).
 func (s *Accounts) SignUp(ctx context.Context, p SignUpParams) (*Step, error) {
+	if err := s.knownFields(ctx, &p); err != nil {
+		return nil, err
+	}
 	email, err := normEmail(p.Email)
 	if err != nil {
 		return nil, err
@@ -507,7 +520,7 @@ func (s *Accounts) accountByEmail(ctx context.Context, st TxStore, email string)
 // proveEmail runs inside the transaction that spent a code or link: the
 // flow's email is now proven.
 func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method string, info RequestInfo) (*Step, error) {
-	acc, _, err := s.accountByEmail(ctx, st, f.Email)
+	acc, root, err := s.accountByEmail(ctx, st, f.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -520,7 +533,7 @@ func (s *Accounts) proveEmail(ctx context.Context, st TxStore, f *Flow, method s
 		return s.proveRecovery(ctx, st, f, acc, method)
 	}
 	if acc == nil {
-		acc, err = s.createAccount(ctx, st, f, info)
+		acc, err = s.createAccount(ctx, st, f, root, info)
 		if err != nil {
 			return nil, err
 		}
@@ -563,14 +576,20 @@ func appendAMR(amr []string, m string) []string {
 }
 
 // createAccount makes the account of a just-proven email: on the person
-// who owns it, or a new one.
-func (s *Accounts) createAccount(ctx context.Context, st TxStore, f *Flow, info RequestInfo) (*Account, error) {
+// who owns it (root, the email's root person), or a new one (root empty).
+// What the sign-up typed fills only the traits that person lacks.
+func (s *Accounts) createAccount(ctx context.Context, st TxStore, f *Flow, root string, info RequestInfo) (*Account, error) {
 	var pend pending
 	if len(f.Pending) > 0 {
 		if err := json.Unmarshal(f.Pending, &pend); err != nil {
 			return nil, fmt.Errorf("auth: pending sign-up: %w", err)
 		}
 	}
+	traits, err := newTraitsOnly(ctx, st, root, pend.Traits)
+	if err != nil {
+		return nil, err
+	}
+	pend.Traits = traits
 	subject := onramp.NewID("usr")
 	att, err := s.cfg.Identity.Attach(ctx, st, identity.AttachParams{Email: f.Email, AnonymousID: f.AnonymousID, Subject: subject, Traits: pend.Traits})
 	if err != nil {

@@ -119,7 +119,7 @@ func (s *Accounts) ClaimOwner(ctx context.Context, p ClaimOwnerParams) (*Grant, 
 		case acc == nil:
 			// The console's first user: whoever holds the link printed on
 			// the server's console is trusted with the email they give.
-			if acc, err = s.createAccount(ctx, st, &Flow{ID: c.ID, Email: email}, p.Info); err != nil {
+			if acc, err = s.createAccount(ctx, st, &Flow{ID: c.ID, Email: email}, "", p.Info); err != nil {
 				return err
 			}
 			if err := st.SetPassword(ctx, acc.PersonID, phc, now); err != nil {

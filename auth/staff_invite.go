@@ -133,7 +133,7 @@ func (s *Accounts) AcceptInvite(ctx context.Context, p AcceptInviteParams) (*Gra
 			return err
 		}
 		if acc == nil {
-			if acc, err = s.createAccount(ctx, st, &Flow{ID: c.ID, Email: c.Email}, p.Info); err != nil {
+			if acc, err = s.createAccount(ctx, st, &Flow{ID: c.ID, Email: c.Email}, "", p.Info); err != nil {
 				return err
 			}
 		} else if _, err := st.RevokeSessionsOf(ctx, acc.PersonID, "", now, "password_changed"); err != nil {

@@ -344,7 +344,7 @@ func (s *Accounts) upstreamSignIn(ctx context.Context, st TxStore, f *Flow, prov
 	}
 	// The provider's word proves the address: the same as a redeemed code.
 	if acc == nil {
-		if acc, err = s.createAccount(ctx, st, f, info); err != nil {
+		if acc, err = s.createAccount(ctx, st, f, root, info); err != nil {
 			return nil, err
 		}
 	} else if err := st.SetVerified(ctx, []identity.Key{{Type: identity.Email, Value: email}}); err != nil {

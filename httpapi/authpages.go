@@ -157,9 +157,12 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 	s.flowPage(w, r, auth.FlowSignIn, "sign_in", "title_sign_in")
 }
 
-// signUpPage asks only for what is not known: in a browser whose tracking
-// id already belongs to someone, their email is filled in and a known name
-// is not asked for again (Accounts.Prefill shows nothing to anyone else).
+// signUpPage asks only for what is not known. In a browser whose own
+// tracking cookie already belongs to someone, their email and a known
+// name are not asked again: the page says "Signing up as …" with a "Not
+// you?" link to a blank sign-up (as=new), and the form posts as=known
+// instead of those fields. Accounts.Prefill decides whether the browser is
+// recognised, and shows nothing to anyone else.
 func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) {
 	s.useRequestLocales(r)
 	v := s.pages.newView(r, "title_sign_up")
@@ -169,14 +172,28 @@ func (s *Server) signUpPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	if anonymousCookie(r) == "" || anonymousCookie(r) != anonymousIDOf(r) {
-		ref = "" // no pre-fill for an id that came in a link
-	}
-	if p, err := s.Accounts.Prefill(r.Context(), ref); err == nil && p != nil {
-		v.values["email"], v.values["known_name"] = p.Email, p.Name
+	if r.FormValue("as") != "new" {
+		s.showKnown(r, v, ref)
 	}
 	v.CSRF = s.Accounts.CSRFToken(f.ID)
 	s.render(w, r, http.StatusOK, "sign_up", v)
+}
+
+// showKnown puts what the recognised browser's person is known by on the
+// sign-up page. The cookie is the browser's own; a link's onramp_aid
+// never recognises anyone (auth.PrefillParams).
+func (s *Server) showKnown(r *http.Request, v *view, ref string) {
+	p, err := s.Accounts.Prefill(r.Context(), auth.PrefillParams{FlowRef: ref, CookieAnonymousID: anonymousCookie(r)})
+	if err != nil || p == nil {
+		return
+	}
+	notYou := v.Link("/auth/sign-up")
+	if strings.Contains(notYou, "?") {
+		notYou += "&as=new"
+	} else {
+		notYou += "?as=new"
+	}
+	v.Known = &knownView{Name: p.Name, Email: p.Email, NotYou: notYou}
 }
 
 // postedFlow checks the CSRF token of a flow's form and returns the flow
@@ -204,14 +221,18 @@ func (s *Server) formAgain(w http.ResponseWriter, r *http.Request, page, titleKe
 	}
 	ref, id := flowRef(r)
 	if onramp.ErrorCode(err) == onramp.ENOTFOUND || ref == "" {
-		f, _, ferr := s.startFlow(w, r, kind, "")
+		f, newRef, ferr := s.startFlow(w, r, kind, "")
 		if ferr != nil {
 			s.pageError(w, r, ferr)
 			return
 		}
-		id = f.ID
+		id, ref = f.ID, newRef
 	} else if f, ferr := s.Accounts.Flow(r.Context(), ref); ferr == nil {
 		v.AuthRequest = f.AuthRequestID
+	}
+	if page == "sign_up" && r.PostFormValue("as") == "known" {
+		// The recognised form again, as long as the browser still is.
+		s.showKnown(r, v, ref)
 	}
 	v.CSRF = s.Accounts.CSRFToken(id)
 	s.render(w, r, pageStatus(w, err), page, v)
@@ -248,9 +269,15 @@ func (s *Server) signUpPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, err := s.Accounts.SignUp(r.Context(), auth.SignUpParams{
+	p := auth.SignUpParams{
 		FlowRef: ref, Email: r.PostFormValue("email"), Password: r.PostFormValue("password"), Traits: nameTraits(r.PostFormValue("name")), Info: s.requestInfo(r),
-	})
+	}
+	if r.PostFormValue("as") == "known" {
+		// The form left out what the browser's person is known by; the
+		// Accounts take it from that person again, by the same cookie.
+		p.CookieAnonymousID = anonymousCookie(r)
+	}
+	_, err := s.Accounts.SignUp(r.Context(), p)
 	if err != nil {
 		s.formAgain(w, r, "sign_up", "title_sign_up", auth.FlowSignUp, err, "email", "name")
 		return

@@ -640,39 +640,134 @@ func TestCookieAttributes(t *testing.T) {
 }
 
 // TestSignUpPrefillOnlyInTheSameBrowser: the browser whose tracking cookie
-// belongs to a known person sees their email filled in and is not asked
-// for a name it gave already; any other browser sees an empty form.
+// belongs to a known person is not asked again for the email and name it
+// gave: the page says whom it signs up as, with a way out; any other
+// browser sees the whole, empty form and nothing of the person.
 func TestSignUpPrefillOnlyInTheSameBrowser(t *testing.T) {
 	s := newTestStack(t)
-	if r := s.track("/v1/identify", `{"anonymousId":"anon-bea","traits":{"email":"bea@example.com","name":"Bea <b>Bold</b>"}}`); r.status != http.StatusOK {
+	if r := s.track("/v1/identify", `{"anonymousId":"anon-bea","traits":{"email":"bea@example.com","name":"Bea <b>Bold</b>","company":"Acme"}}`); r.status != http.StatusOK {
 		t.Fatalf("identify: %d %s", r.status, r.body)
+	}
+	asks := func(p *page) (email, name bool) {
+		return strings.Contains(p.body, `id="email"`), strings.Contains(p.body, `id="name"`)
 	}
 	same := s.browser()
 	same.setCookie("onramp_anon_id", "anon-bea")
 	p := same.get("/auth/sign-up")
-	if !strings.Contains(p.body, `value="bea@example.com"`) {
-		t.Error("the same browser's sign-up form does not have the email filled in")
+	if e, n := asks(p); e || n {
+		t.Errorf("the recognised browser is asked again for what it gave (email %v, name %v):\n%s", e, n, p.body)
 	}
-	if strings.Contains(p.body, `id="name"`) || !strings.Contains(p.body, "Bea &lt;b&gt;Bold&lt;/b&gt;") {
-		t.Error("the same browser is asked for a name it gave already, or the name is not shown escaped")
+	known := find(p.doc, func(n *html.Node) bool { return attr(n, "id") == "known" })
+	if len(known) != 1 || text(known[0]) != "Signing up as Bea <b>Bold</b> (bea@example.com) — not you?" || !strings.Contains(p.body, "Bea &lt;b&gt;Bold&lt;/b&gt;") {
+		t.Fatalf("the recognised browser is not told whom it signs up as, or the name is not escaped:\n%s", p.body)
 	}
+	f := p.form(t, "/auth/sign-up")
+	if f.values.Get("as") != "known" || f.values.Has("email") || f.values.Has("name") {
+		t.Errorf("the recognised form posts %v; want as=known and neither email nor name", f.values)
+	}
+	// In German too, and the way out keeps the language.
+	de := same.get("/auth/sign-up?ui_locales=de")
+	if k := find(de.doc, func(n *html.Node) bool { return attr(n, "id") == "known" }); len(k) != 1 || !strings.HasPrefix(text(k[0]), "Registrierung als Bea") || !strings.HasSuffix(text(k[0]), "nicht Sie?") {
+		t.Errorf("German recognised form:\n%s", de.body)
+	}
+	var notYou string
+	for _, a := range find(de.doc, func(n *html.Node) bool { return n.Data == "a" && strings.Contains(attr(n, "href"), "as=new") }) {
+		notYou = attr(a, "href")
+	}
+	if u, err := url.Parse(notYou); err != nil || u.Path != "/auth/sign-up" || u.Query().Get("ui_locales") != "de" {
+		t.Errorf("the German \"nicht Sie?\" link is %q", notYou)
+	}
+	// "Not you?" starts a blank sign-up: everything asked, nothing shown.
+	blank := same.get(notYou)
+	if e, n := asks(blank); !e || !n || strings.Contains(blank.body, "bea@example.com") || strings.Contains(blank.body, "Bea") || blank.form(t, "/auth/sign-up").values.Has("as") {
+		t.Errorf("the blank sign-up shows the known person or does not ask:\n%s", blank.body)
+	}
+
+	// Other browsers: another cookie, or Bea's id in a link (links can be
+	// copied, cookies cannot) see the whole form and nothing of Bea.
 	other := s.browser()
 	other.setCookie("onramp_anon_id", "anon-someone-else")
-	p = other.get("/auth/sign-up")
-	if strings.Contains(p.body, "bea@example.com") || strings.Contains(p.body, "Bea") || !strings.Contains(p.body, `id="name"`) {
-		t.Error("another browser sees the known person's data")
-	}
-	// A link carrying Bea's tracking id pre-fills nothing: links can be
-	// copied, cookies cannot.
 	linked := s.browser()
-	p = linked.get("/auth/sign-up?onramp_aid=anon-bea")
-	if strings.Contains(p.body, "bea@example.com") || strings.Contains(p.body, "Bea") {
-		t.Error("a link with someone's tracking id shows their data")
+	for _, c := range []struct {
+		name string
+		p    *page
+	}{{"another browser", other.get("/auth/sign-up")}, {"a link with Bea's id", linked.get("/auth/sign-up?onramp_aid=anon-bea")}} {
+		if e, n := asks(c.p); !e || !n || strings.Contains(c.p.body, "bea@example.com") || strings.Contains(c.p.body, "Bea") || strings.Contains(c.p.body, `id="known"`) {
+			t.Errorf("%s: asked email %v name %v, or sees Bea's data:\n%s", c.name, e, n, c.p.body)
+		}
 	}
-	// The anonymous id reaches the account: the browsing joins Bea.
-	wantAt(t, same.signUp("bea@example.com", "", ""), "/account")
-	prof, err := s.ids.Lookup(context.Background(), identity.Key{Type: identity.AnonymousID, Value: "anon-bea"})
+	// Posting the recognised form from an unrecognised browser reveals
+	// nothing either: it is a form without an email.
+	forged := other.submit(other.get("/auth/sign-up").form(t, "/auth/sign-up"), "as", "known")
+	if forged.status != http.StatusBadRequest || strings.Contains(forged.body, "bea@example.com") || strings.Contains(forged.body, "Bea") || !strings.Contains(forged.body, `id="email"`) {
+		t.Errorf("as=known from another browser: %d\n%s", forged.status, forged.body)
+	}
+	if n := len(s.mails("bea@example.com")); n != 0 {
+		t.Errorf("%d emails to Bea from others' sign-ups", n)
+	}
+
+	// The recognised browser signs up without typing its email. What the
+	// post carries instead is not taken: the server finds the email and
+	// the name again from the same cookie.
+	p = same.submit(same.get("/auth/sign-up").form(t, "/auth/sign-up"), "email", "mallory@example.com", "name", "Mallory")
+	if p.url.Path != "/auth/verify" || !strings.Contains(p.body, "bea@example.com") || strings.Contains(p.body, "mallory") {
+		t.Fatalf("recognised sign-up: at %s (%d):\n%s", p.url, p.status, p.body)
+	}
+	if n := len(s.mails("mallory@example.com")); n != 0 {
+		t.Errorf("%d emails to the address put into the post", n)
+	}
+	wantAt(t, same.verify(p, s.lastCode("bea@example.com")), "/account")
+	ctx := context.Background()
+	prof, err := s.ids.Lookup(ctx, identity.Key{Type: identity.AnonymousID, Value: "anon-bea"})
 	if err != nil || prof.Person.UserID == "" {
-		t.Errorf("the browser's person after sign-up: %+v %v", prof, err)
+		t.Fatalf("the browser's person after sign-up: %+v %v", prof, err)
+	}
+	var traits map[string]any
+	_ = json.Unmarshal(prof.Person.Traits, &traits)
+	if traits["name"] != "Bea <b>Bold</b>" || traits["company"] != "Acme" {
+		t.Errorf("traits after the recognised sign-up: %v", traits)
+	}
+	people, err := s.ids.Search(ctx, identity.PersonQuery{Limit: 100})
+	if err != nil || len(people.Persons) != 1 {
+		t.Errorf("people after sign-up: %d (%v), want 1", len(people.Persons), err)
+	}
+}
+
+// TestSignUpWithAKnownEmailKeepsTraits: a browser that is not recognised
+// and types an email Onramp knows is asked everything and shown nothing;
+// after proof the account is that person's, and the name typed (never
+// shown the known one) does not replace it.
+func TestSignUpWithAKnownEmailKeepsTraits(t *testing.T) {
+	s := newTestStack(t)
+	if r := s.track("/v1/identify", `{"anonymousId":"anon-cy","traits":{"email":"cy@example.com","name":"Cy Known","company":"Acme"}}`); r.status != http.StatusOK {
+		t.Fatalf("identify: %d %s", r.status, r.body)
+	}
+	ctx := context.Background()
+	before, err := s.ids.Lookup(ctx, identity.Key{Type: identity.Email, Value: "cy@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser()
+	form := b.get("/auth/sign-up")
+	if strings.Contains(form.body, "Cy Known") || !strings.Contains(form.body, `id="name"`) {
+		t.Fatalf("an unrecognised browser's form:\n%s", form.body)
+	}
+	p := b.submit(form.form(t, "/auth/sign-up"), "email", "cy@example.com", "name", "Typed Name")
+	if p.url.Path != "/auth/verify" || strings.Contains(p.body, "Cy Known") {
+		t.Fatalf("sign-up: at %s:\n%s", p.url, p.body)
+	}
+	p = b.verify(p, s.lastCode("cy@example.com"))
+	wantAt(t, p, "/account")
+	if facts := accountFacts(t, p); facts["Name"] != "Cy Known" {
+		t.Errorf("account page says %v; want the known name kept", facts)
+	}
+	after, err := s.ids.Lookup(ctx, identity.Key{Type: identity.Email, Value: "cy@example.com"})
+	if err != nil || after.Person.ID != before.Person.ID {
+		t.Fatalf("the account is on %v (%v), want the known person %s", after, err, before.Person.ID)
+	}
+	var traits map[string]any
+	_ = json.Unmarshal(after.Person.Traits, &traits)
+	if traits["name"] != "Cy Known" || traits["company"] != "Acme" {
+		t.Errorf("traits after sign-up: %v", traits)
 	}
 }

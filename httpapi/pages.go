@@ -151,8 +151,16 @@ type view struct {
 	Passkeys    bool
 	MFA         *mfaView
 	PasskeyList []passkeyView
+	// Known is what a recognised browser's sign-up form does not ask.
+	Known *knownView
 
 	locale *locale
+}
+
+// knownView is the person a recognised browser signs up as: their name
+// and email (either may be empty), and the link to a blank sign-up.
+type knownView struct {
+	Name, Email, NotYou string
 }
 
 type viewError struct {

@@ -2,6 +2,7 @@ package oidcop
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/onramp-dev/onramp/auth"
 )
@@ -36,7 +38,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if err := r.ParseForm(); err != nil {
 		// op would parse again and find the form empty, not broken.
-		http.Error(w, oidc.ErrInvalidRequest().WithDescription("cannot parse form").WithParent(err).Error(), http.StatusUnauthorized)
+		writeOAuthError(w, http.StatusBadRequest, string(oidc.InvalidRequest), "The request body is not a valid form.")
 		return true
 	}
 	for k, v := range r.Form {
@@ -214,4 +216,54 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// refuseIntrospection answers an introspection request whose client
+// cannot be authenticated, or whose form cannot be read, with an OAuth
+// error (RFC 6749 §5.2, as /oauth/token does): op's own answer is its
+// error's Go text as text/plain with 401. It runs op's own check
+// (op.ParseTokenIntrospectionRequest) so that it refuses exactly what op
+// would, and lets every other request through to op unchanged.
+func (p *Provider) refuseIntrospection(w http.ResponseWriter, r *http.Request) bool {
+	_, _, err := op.ParseTokenIntrospectionRequest(r, p.op)
+	if err == nil {
+		return false
+	}
+	var e *oidc.Error
+	switch {
+	case !errors.As(err, &e):
+		// The form decoder's error: fields op cannot read.
+		writeOAuthError(w, http.StatusBadRequest, string(oidc.InvalidRequest), "The request could not be read.")
+	case e.ErrorType == oidc.InvalidRequest:
+		writeOAuthError(w, http.StatusBadRequest, string(oidc.InvalidRequest), "The request body is not a valid form.")
+	case e.ErrorType == oidc.ServerError:
+		p.log.ErrorContext(r.Context(), "introspection: client authentication", "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, string(oidc.ServerError), "")
+	default:
+		// invalid_client (no or unreadable credentials) and op's
+		// unauthorized_client (wrong ones) alike: RFC 6749 §5.2 names
+		// every failed client authentication invalid_client, answered
+		// with 401 and a challenge for the scheme introspection takes.
+		w.Header().Set("WWW-Authenticate", `Basic realm="onramp"`)
+		desc := "Client authentication failed."
+		if _, _, ok := r.BasicAuth(); !ok {
+			desc = "Client authentication is required: send the client id and secret with HTTP Basic."
+		}
+		writeOAuthError(w, http.StatusUnauthorized, string(oidc.InvalidClient), desc)
+	}
+	return true
+}
+
+// writeOAuthError writes an OAuth error response (RFC 6749 §5.2).
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	b, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, description})
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }

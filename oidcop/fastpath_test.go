@@ -3,6 +3,7 @@ package oidcop_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -94,12 +95,41 @@ func TestDirectAnswersMatchOp(t *testing.T) {
 	compare := func(when string) {
 		for _, r := range cases() {
 			a, b := do(r, false), do(r, true)
-			if a.Code != b.Code || a.Header().Get("Content-Type") != b.Header().Get("Content-Type") || !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
+			if a.Code != b.Code || a.Header().Get("Content-Type") != b.Header().Get("Content-Type") || a.Header().Get("WWW-Authenticate") != b.Header().Get("WWW-Authenticate") || !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
 				t.Errorf("%s, %s:\n  op:     %d %s %q\n  direct: %d %s %q", when, r.name, a.Code, a.Header().Get("Content-Type"), a.Body, b.Code, b.Header().Get("Content-Type"), b.Body)
 			}
 		}
 	}
 	compare("live tokens")
+	// Refusals are OAuth error JSON (RFC 6749 §5.2), as at /oauth/token,
+	// not op's text/plain 401 with its Go error text; both paths answer
+	// them alike (refuseIntrospection).
+	for _, tc := range []struct {
+		r               req
+		status          int
+		code, challenge string
+	}{
+		{intro("wrong secret", basic(app.Client.ID, "cs_wrong"), form(url.Values{"token": {full}})), http.StatusUnauthorized, "invalid_client", `Basic realm="onramp"`},
+		{intro("unknown client", basic("cli_nobody", "x"), form(url.Values{"token": {full}})), http.StatusUnauthorized, "invalid_client", `Basic realm="onramp"`},
+		{intro("bad escape", basic("%zz", "x"), form(url.Values{"token": {full}})), http.StatusUnauthorized, "invalid_client", `Basic realm="onramp"`},
+		{intro("no credentials", "", form(url.Values{"token": {full}})), http.StatusUnauthorized, "invalid_client", `Basic realm="onramp"`},
+		{intro("secret in the form", "", form(url.Values{"token": {full}, "client_id": {app.Client.ID}, "client_secret": {app.Client.Secret}})), http.StatusUnauthorized, "invalid_client", `Basic realm="onramp"`},
+		{intro("bad form", own, "token=%zz"), http.StatusBadRequest, "invalid_request", ""},
+	} {
+		for _, direct := range []bool{true, false} {
+			rec := do(tc.r, direct)
+			var body map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != tc.status || rec.Header().Get("Content-Type") != "application/json" ||
+				rec.Header().Get("WWW-Authenticate") != tc.challenge || body["error"] != tc.code || body["error_description"] == "" ||
+				strings.Contains(rec.Body.String(), "Parent") || strings.Contains(rec.Body.String(), "ErrorType") {
+				t.Errorf("introspect, %s (direct %v) = %d %s %q %q, want %d %s", tc.r.name, direct, rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("WWW-Authenticate"), rec.Body, tc.status, tc.code)
+			}
+		}
+	}
+	// The same error as the token endpoint gives wrong credentials.
+	if status, out := w.form(oidcop.TokenPath, app.Client.ID, "cs_wrong", url.Values{"grant_type": {"client_credentials"}}); status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+		t.Errorf("token endpoint with a wrong secret = %d %v", status, out)
+	}
 	if rec := do(ui("userinfo full", "Bearer "+full), true); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"company":"Analytical Engines \u003cLtd\u003e"`) {
 		t.Fatalf("direct userinfo = %d %s", rec.Code, rec.Body)
 	}

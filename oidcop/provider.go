@@ -338,7 +338,7 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 			p.discovery(w, r)
 			return
 		case IntrospectPath:
-			if p.direct && p.introspect(w, r) {
+			if p.direct && p.introspect(w, r) || p.refuseIntrospection(w, r) {
 				return
 			}
 		case UserinfoPath:

@@ -85,7 +85,11 @@ func runPropertyCreate(ctx context.Context, args []string, out io.Writer) error 
 		return err
 	}
 	if asJSON {
-		m := map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "theme": c.Theme, "write_key": c.WriteKey, "secret_key": c.SecretKey, "client_id": c.Client.ID}
+		// "client" is the client's settings as stored (the same object as
+		// property update --json prints), so a script sees what it asked
+		// for; its secret is only the top-level client_secret.
+		m := map[string]any{"id": c.ID, "name": c.Name, "origins": c.Origins, "theme": c.Theme, "write_key": c.WriteKey, "secret_key": c.SecretKey,
+			"client_id": c.Client.ID, "client": c.Client.Client}
 		if len(c.Client.Claims) > 0 {
 			m["claims"] = c.Client.Claims
 		}

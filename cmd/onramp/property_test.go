@@ -254,3 +254,48 @@ func TestPropertyUpdateTheme(t *testing.T) {
 		t.Fatalf("theme after clearing the logo = %+v", up.Theme)
 	}
 }
+
+// TestPropertyCreateJSONEchoesTheClient: property create --json prints the
+// client's settings as stored (redirect URIs, public, first-party, …), the
+// same client object as property update --json, and the client secret only
+// once, at the top level.
+func TestPropertyCreateJSONEchoesTheClient(t *testing.T) {
+	c := newCLI(t)
+	type created struct {
+		ClientID     string      `json:"client_id"`
+		ClientSecret string      `json:"client_secret"`
+		Client       *clientJSON `json:"client"`
+	}
+	var conf created
+	c.ok(&conf, "property", "create", "--name", "community", "--redirect-uri", "https://community.example.com/cb", "--redirect-uri", "http://localhost:3000/cb",
+		"--first-party", "--post-logout-redirect-uri", "https://community.example.com/", "--backchannel-logout-uri", "https://community.example.com/bcl",
+		"--claim", "plan=subscription.plan", "--json")
+	cl := conf.Client
+	if cl == nil || cl.ID != conf.ClientID || cl.Public || !cl.FirstParty || conf.ClientSecret == "" ||
+		strings.Join(cl.RedirectURIs, " ") != "https://community.example.com/cb http://localhost:3000/cb" ||
+		strings.Join(cl.PostLogoutRedirectURIs, " ") != "https://community.example.com/" || cl.BackchannelLogoutURI != "https://community.example.com/bcl" ||
+		cl.Claims["plan"] != "subscription.plan" {
+		t.Errorf("property create --json = %+v, client %+v", conf, cl)
+	}
+	var pub created
+	_, out, _ := c.run("property", "create", "--name", "spa", "--public", "--redirect-uri", "https://spa.example.com/cb", "--json")
+	if err := json.Unmarshal([]byte(out), &pub); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, out)
+	}
+	if pub.Client == nil || !pub.Client.Public || pub.Client.FirstParty || pub.ClientSecret != "" || strings.Join(pub.Client.RedirectURIs, " ") != "https://spa.example.com/cb" {
+		t.Errorf("public property create --json = %+v, client %+v", pub, pub.Client)
+	}
+	if strings.Contains(out, "secret_hash") || strings.Count(out, "cs_") != 0 {
+		t.Errorf("the output carries a secret it should not: %s", out)
+	}
+}
+
+type clientJSON struct {
+	ID                     string            `json:"id"`
+	Public                 bool              `json:"public"`
+	FirstParty             bool              `json:"first_party"`
+	RedirectURIs           []string          `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string          `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI   string            `json:"backchannel_logout_uri"`
+	Claims                 map[string]string `json:"claims"`
+}

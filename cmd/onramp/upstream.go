@@ -77,10 +77,17 @@ func runProviderAdd(ctx context.Context, args []string, out io.Writer) error {
 	if asJSON {
 		return printJSON(out, struct {
 			*auth.UpstreamProvider
-			CallbackURL string `json:"callback_url"`
-		}{pr, callback})
+			CallbackURL  string `json:"callback_url"`
+			CallbackPath string `json:"callback_path"`
+			// PublicURLSet is false when callback_url was made from the
+			// listen address, for want of a public URL: see unsetPublicURL.
+			PublicURLSet bool `json:"public_url_set"`
+		}{pr, callback, pr.CallbackURL(""), a.cfg.configuredPublicURL != ""})
 	}
 	fmt.Fprintf(out, "Added %s (%s). Register this redirect URI at the provider:\n\n    %s\n", pr.Name, pr.DisplayName, callback)
+	if a.cfg.configuredPublicURL == "" {
+		fmt.Fprintf(out, "\n%s\n", unsetPublicURL(a.cfg, pr.CallbackURL("")))
+	}
 	if !pr.TrustEmail {
 		fmt.Fprintf(out, "\nIts email is not taken as proof: Onramp emails a code before linking an account.\n")
 	}
@@ -115,7 +122,26 @@ func runProviderList(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", p.Name, p.Preset, p.DisplayName, where, truncate(p.ClientID, 40), p.TrustEmail, p.CallbackURL(a.cfg.PublicURL))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(ps) > 0 && a.cfg.configuredPublicURL == "" {
+		fmt.Fprintf(out, "\n%s\n", unsetPublicURL(a.cfg, "/auth/upstream/NAME/callback"))
+	}
+	return nil
+}
+
+// unsetPublicURL says that a callback URL printed without a configured
+// public URL is only a guess: the provider sends people back to
+// <public URL><path>, and the public URL is the server's setting
+// (ONRAMP_PUBLIC_URL or --public-url, as serve reads it), which this
+// command, run elsewhere or without it, cannot know. Without one it was
+// made from the listen address, right only for a server reached there.
+func unsetPublicURL(cfg Config, path string) string {
+	return fmt.Sprintf("No public URL is set, so this assumes Onramp is reached at %s (its listen address).\n"+
+		"If people reach it elsewhere, register <public URL>%s instead, with the public URL the server\n"+
+		"runs with (ONRAMP_PUBLIC_URL, --public-url or public_url in the config file). Run this command\n"+
+		"with the same setting to print it.", cfg.PublicURL, path)
 }
 
 func runProviderRemove(ctx context.Context, args []string, out io.Writer) error {
