@@ -256,6 +256,29 @@ func testConsole(t *testing.T, env []string) {
 		if hgt := evalJS[float64](tb, "bar height", `Math.max(...[...document.querySelectorAll('.hbars svg.hbar')].map((b) => b.getBoundingClientRect().height))`); hgt > 30 {
 			t.Errorf("a top-events bar is %.0f px high, want a thin bar", hgt)
 		}
+		// Counts get whole-number ticks: a day with 5 sign-ups drew an
+		// axis of 0, 1.3, 2.5, 3.8, 5.
+		tb.wait("value ticks", `document.querySelectorAll('.chart svg text.tick.value').length >= 4`, 10*time.Second)
+		if bad := evalJS[[]string](tb, "value ticks", `[...document.querySelectorAll('.chart svg text.tick.value')].map((t) => t.textContent).filter((v) => !/^\d+$/.test(v))`); len(bad) > 0 {
+			t.Errorf("chart ticks that are not whole numbers: %q", bad)
+		}
+		ticks := evalJS[map[string]string](tb, "ticks of small counts", `(async () => {
+			const src = document.querySelector('script[type=module]').src;
+			const { lines, stackedBars } = await import(src.replace(/app\.js$/, 'charts.js'));
+			const out = {};
+			for (const top of [1, 3, 5, 7, 13]) {
+				const f = lines({ title: 't', labels: ['a', 'b'], series: [{ name: 'x', values: [0, top] }] });
+				out['lines ' + top] = [...f.querySelectorAll('text.tick.value')].map((t) => t.textContent).join(' ');
+			}
+			const f = stackedBars({ title: 't', labels: ['a'], series: [{ name: 'x', values: [2] }, { name: 'y', values: [3] }] });
+			out['stacked 5'] = [...f.querySelectorAll('text.tick.value')].map((t) => t.textContent).join(' ');
+			return out;
+		})()`)
+		for k, want := range map[string]string{"lines 1": "0 1", "lines 3": "0 1 2 3", "lines 5": "0 1 2 3 4 5", "lines 7": "0 2 4 6 8", "lines 13": "0 5 10 15", "stacked 5": "0 1 2 3 4 5"} {
+			if ticks[k] != want {
+				t.Errorf("%s: ticks %q, want %q", k, ticks[k], want)
+			}
+		}
 		tb.shoot("console-home")
 	})
 
