@@ -327,6 +327,50 @@ func testConsole(t *testing.T, env []string) {
 		// here: a shared CI machine's pauses would make a timed test flaky.
 	})
 
+	step("filter the timeline by event name", func(t *testing.T) {
+		// Count the timeline requests, to see that typing waits for a pause.
+		evalJS[bool](tb, "count timeline requests", `(() => {
+			window.__tlEvents = [];
+			const f = window.fetch;
+			window.fetch = (u, o) => {
+				const url = new URL(String(u), location.origin);
+				if (url.pathname.endsWith('/events')) window.__tlEvents.push(url.searchParams.get('event') || '');
+				return f(u, o);
+			};
+			return true;
+		})()`)
+		if label := evalJS[string](tb, "the label", `(document.querySelector('label[for="tl-event"]') || {}).textContent || ''`); label != "Event name" {
+			t.Errorf("the event-name field's label = %q", label)
+		}
+		const onlySignedUp = `document.querySelectorAll('#timeline li').length > 0 && [...document.querySelectorAll('#timeline li .what')].every((w) => w.textContent === 'Signed Up')`
+		tb.do("type an event name", chromedp.SendKeys(`#tl-event`, "Signed Up"))
+		tb.wait("only Signed Up", `new URLSearchParams(location.search).get('event') === 'Signed Up' && `+onlySignedUp, 10*time.Second)
+		reqs := evalJS[[]string](tb, "requests", `window.__tlEvents`)
+		if len(reqs) == 0 || len(reqs) >= len("Signed Up") || reqs[len(reqs)-1] != "Signed Up" {
+			t.Errorf("timeline requests while typing asked for event=%q; want a few after pauses, the last for the whole name", reqs)
+		}
+		// Live events are filtered too: the other name arrives first and is
+		// left out.
+		other, match := "live-other-"+browserRunID(t), "live-match-"+browserRunID(t)
+		send(t, n, prop.WriteKey, "/v1/track", map[string]any{"userId": "ada-1", "event": "Clicked Ad", "messageId": other})
+		send(t, n, prop.WriteKey, "/v1/track", map[string]any{"userId": "ada-1", "event": "Signed Up", "messageId": match})
+		tb.wait("the matching live row", `document.querySelector('#timeline li[data-message-id="`+match+`"]') !== null`, 5*time.Second)
+		if evalJS[bool](tb, "other row", `document.querySelector('#timeline li[data-message-id="`+other+`"]') !== null`) {
+			t.Error("a live event of another name joined the filtered timeline")
+		}
+		// Several names, comma-separated; a page's name counts.
+		evalJS[bool](tb, "clear the field", `(document.getElementById('tl-event').value = '', true)`)
+		tb.do("type two names", chromedp.SendKeys(`#tl-event`, "Signed Up, Pricing"))
+		tb.wait("both names", `new URLSearchParams(location.search).get('event') === 'Signed Up, Pricing' && [...document.querySelectorAll('#timeline li .what')].some((w) => w.textContent === 'Viewed Pricing') && [...document.querySelectorAll('#timeline li .what')].every((w) => w.textContent === 'Signed Up' || w.textContent === 'Viewed Pricing')`, 10*time.Second)
+		tb.shoot("console-timeline-filtered")
+		// The filter is in the URL, so a reload keeps it.
+		tb.do("reload", chromedp.Reload())
+		tb.wait("kept after reload", `(document.getElementById('tl-event') || {}).value === 'Signed Up, Pricing' && document.querySelectorAll('#timeline li').length > 0 && [...document.querySelectorAll('#timeline li .what')].every((w) => w.textContent === 'Signed Up' || w.textContent === 'Viewed Pricing')`, 10*time.Second)
+		// Emptying the field shows every event again.
+		evalJS[bool](tb, "empty the field", `(() => { const el = document.getElementById('tl-event'); el.value = ''; el.dispatchEvent(new Event('input', { bubbles: true })); return true; })()`)
+		tb.wait("all events", `!location.search.includes('event=') && [...document.querySelectorAll('#timeline li .what')].some((w) => w.textContent === 'Clicked Ad') && [...document.querySelectorAll('#timeline li .what')].some((w) => w.textContent === 'Identified')`, 10*time.Second)
+	})
+
 	step("edit a trait", func(t *testing.T) {
 		if !routeExists(t, n, "/api/people/"+adaID+"/traits") {
 			t.Skip("PATCH /api/people/{id}/traits is not on this branch yet (another branch builds it)")
