@@ -398,6 +398,59 @@ func testConsole(t *testing.T, env []string) {
 		tb.wait("undone", `document.querySelector('#merges') !== null && document.querySelector('#merges').innerText.includes('Undone') && !document.getElementById('identifiers').innerText.includes('ada-dup-anon')`, 10*time.Second)
 	})
 
+	step("the trait filter waits for key:value", func(t *testing.T) {
+		tb.do("open the people list", chromedp.Navigate(n.URL+"/admin/people"))
+		tb.wait("the list", `document.querySelectorAll('#people-table tbody tr').length > 1`, 10*time.Second)
+		evalJS[bool](tb, "count people requests", `(() => {
+			window.__traits = [];
+			const f = window.fetch;
+			window.fetch = (u, o) => {
+				const url = new URL(String(u), location.origin);
+				if (url.pathname === '/api/people') window.__traits.push(url.searchParams.get('trait') || '');
+				return f(u, o);
+			};
+			return true;
+		})()`)
+		tb.do("type a key", chromedp.SendKeys(`#people-trait`, "email"))
+		tb.wait("the inline hint", `document.getElementById('people-trait-hint').textContent.includes('colon')`, 5*time.Second)
+		time.Sleep(700 * time.Millisecond) // longer than the typing pause, so a request would have gone
+		if reqs := evalJS[[]string](tb, "requests", `window.__traits`); len(reqs) != 0 {
+			t.Errorf("a key without a colon sent people requests with trait=%q", reqs)
+		}
+		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
+			t.Error("an unfinished trait filter showed an error box")
+		}
+		tb.shoot("console-people-trait-hint")
+		tb.do("finish it", chromedp.SendKeys(`#people-trait`, ":mallory@example.com"))
+		tb.wait("filtered", `new URLSearchParams(location.search).get('trait') === 'email:mallory@example.com' && document.querySelectorAll('#people-table tbody tr').length === 1 && document.getElementById('people-trait-hint').textContent.startsWith('key:value')`, 10*time.Second)
+		for _, tr := range evalJS[[]string](tb, "requests", `window.__traits`) {
+			if !strings.Contains(tr, ":") || strings.HasSuffix(tr, ":") {
+				t.Errorf("a people request asked for trait=%q", tr)
+			}
+		}
+		// Enter on something that is no filter says so inline; nothing is
+		// sent and the list keeps the last filter.
+		evalJS[bool](tb, "reset the count", `(window.__traits = [], true)`)
+		evalJS[bool](tb, "clear the box", `(document.getElementById('people-trait').value = '', true)`)
+		tb.do("type a key and press Enter", chromedp.SendKeys(`#people-trait`, "plan\r"))
+		tb.wait("marked", `document.getElementById('people-trait').getAttribute('aria-invalid') === 'true' && document.getElementById('people-trait-hint').textContent.includes('plan:value')`, 5*time.Second)
+		time.Sleep(700 * time.Millisecond)
+		for _, tr := range evalJS[[]string](tb, "requests", `window.__traits`) {
+			if tr == "plan" {
+				t.Error("Enter sent trait=plan")
+			}
+		}
+		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
+			t.Error("Enter on an unfinished trait filter showed an error box")
+		}
+		// A shared link with such a trait shows the hint instead of an error.
+		tb.do("open a link with trait=plan", chromedp.Navigate(n.URL+"/admin/people?trait=plan"))
+		tb.wait("the whole list and the hint", `document.querySelectorAll('#people-table tbody tr').length > 1 && document.getElementById('people-trait').value === 'plan' && document.getElementById('people-trait-hint').textContent.includes('plan:value')`, 10*time.Second)
+		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
+			t.Error("a link with trait=plan showed an error box")
+		}
+	})
+
 	step("injection is inert on the list, person page and timeline", func(t *testing.T) {
 		tb.do("open the people list", chromedp.Navigate(n.URL+"/admin/people?q=mallory%40"))
 		tb.textShown("the hostile name in the list", evilHTML)
