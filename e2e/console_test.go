@@ -401,12 +401,18 @@ func testConsole(t *testing.T, env []string) {
 	step("the trait filter waits for key:value", func(t *testing.T) {
 		tb.do("open the people list", chromedp.Navigate(n.URL+"/admin/people"))
 		tb.wait("the list", `document.querySelectorAll('#people-table tbody tr').length > 1`, 10*time.Second)
-		evalJS[bool](tb, "count people requests", `(() => {
+		evalJS[bool](tb, "count people requests and abort listeners", `(() => {
 			window.__traits = [];
+			window.__abortListeners = 0;
+			const add = AbortSignal.prototype.addEventListener;
+			AbortSignal.prototype.addEventListener = function (type, ...rest) {
+				if (type === 'abort') window.__abortListeners++;
+				return add.call(this, type, ...rest);
+			};
 			const f = window.fetch;
 			window.fetch = (u, o) => {
 				const url = new URL(String(u), location.origin);
-				if (url.pathname === '/api/people') window.__traits.push(url.searchParams.get('trait') || '');
+				if (url.pathname === '/api/people') { window.__traits.push(url.searchParams.get('trait') || ''); window.__peopleLoads = (window.__peopleLoads || 0) + 1; }
 				return f(u, o);
 			};
 			return true;
@@ -442,6 +448,20 @@ func testConsole(t *testing.T, env []string) {
 		}
 		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
 			t.Error("Enter on an unfinished trait filter showed an error box")
+		}
+		// Each load used to add one more listener to the page's signal:
+		// sort twice, so that there are loads to count.
+		evalJS[bool](tb, "sort twice", `(async () => {
+			const sel = document.getElementById('people-sort');
+			for (const v of ['-last_seen', 'last_seen']) {
+				sel.value = v;
+				sel.dispatchEvent(new Event('change', { bubbles: true }));
+				await new Promise((r) => setTimeout(r, 300));
+			}
+			return true;
+		})()`)
+		if loads, listeners := evalJS[int](tb, "loads", `window.__peopleLoads || 0`), evalJS[int](tb, "abort listeners", `window.__abortListeners`); loads >= 2 && listeners >= loads {
+			t.Errorf("%d people loads added %d abort listeners; want none per load", loads, listeners)
 		}
 		// A shared link with such a trait shows the hint instead of an error.
 		tb.do("open a link with trait=plan", chromedp.Navigate(n.URL+"/admin/people?trait=plan"))
