@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -251,8 +252,13 @@ func (s *Accounts) RecordRefusal(ctx context.Context, e AuditEntry) (bool, error
 	return true, s.Record(ctx, e)
 }
 
-// Audit lists audit entries, newest first.
+// Audit lists audit entries, newest first. An outcome that does not
+// exist or an action that cannot be one is refused (EINVALID) rather than
+// answered with no entries, which would read as "nothing happened".
 func (s *Accounts) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error) {
+	if err := q.validate(); err != nil {
+		return nil, err
+	}
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 100
 	}
@@ -322,4 +328,21 @@ func (s *Accounts) SharedKey(ctx context.Context, name string) ([32]byte, error)
 		return out, fmt.Errorf("auth: shared key: %w", err)
 	}
 	return out, nil
+}
+
+// auditAction is the shape of an action ("staff.invited": lower-case
+// words joined by dots) or of a prefix of one ending in "*" ("staff.*",
+// "auth.provider_*", "*").
+var auditAction = regexp.MustCompile(`^(\*|[a-z][a-z0-9_]*(\.[a-z0-9_]*)*\*?)$`)
+
+func (q AuditQuery) validate() error {
+	switch q.Outcome {
+	case "", OutcomeSuccess, OutcomeFailure, OutcomeDenied:
+	default:
+		return onramp.Errorf(onramp.EINVALID, "outcome must be %s, %s or %s, not %q.", OutcomeSuccess, OutcomeFailure, OutcomeDenied, q.Outcome)
+	}
+	if q.Action != "" && (len(q.Action) > 100 || !auditAction.MatchString(q.Action)) {
+		return onramp.Errorf(onramp.EINVALID, "action must be an action such as staff.invited, or a prefix of one ending in * such as staff.*, not %q.", q.Action)
+	}
+	return nil
 }

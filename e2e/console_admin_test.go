@@ -607,7 +607,10 @@ func csvQuote(s string) string {
 // an injection) imported through the page: upload with the file input,
 // preview, mapping, start, the progress bar reaching done, the report's
 // rejected count and the people in the API. Reopening the page shows the
-// job in the recent jobs. The jobs live in the database: both engines.
+// job in the recent jobs. A second, larger import is left while it runs
+// (the console goes to the people list) and the page opened again: the
+// job is under Recent jobs with its progress, polled there to the end.
+// The jobs live in the database: both engines.
 func TestConsoleAdminImport(t *testing.T) {
 	requireChromium(t)
 	t.Run("sqlite", func(t *testing.T) { testConsoleAdminImport(t) })
@@ -699,6 +702,69 @@ func testConsoleAdminImport(t *testing.T, env ...string) {
 	r.open(owner, "/admin/imports", "#jobs-table")
 	if got := owner.text("#jobs-table tbody tr"); !strings.Contains(got, "done") || !strings.Contains(got, fmt.Sprint(bad)) && !strings.Contains(got, fmt.Sprintf("%d rejected", bad)) {
 		t.Errorf("recent jobs: %q", got)
+	}
+
+	// Leaving the page while an import runs does not stop it, and coming
+	// back shows it under Recent jobs with its progress, which goes on
+	// to the end there.
+	const rows2 = 20000
+	csv2, bad2, sample2 := importCSV(rows2, run+"b")
+	file2 := filepath.Join(t.TempDir(), "more-people.csv")
+	if err := os.WriteFile(file2, csv2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	owner.do("choose the second file", chromedp.SetUploadFiles(`#import-file`, []string{file2}))
+	owner.do("upload it", chromedp.Click(`#import-upload`))
+	owner.waitSel("#import-start")
+	owner.do("start it", chromedp.Click(`#import-start`))
+	owner.waitSel("#import-progress")
+	var jobs struct {
+		Data []struct {
+			ID        string `json:"id"`
+			Kind      string `json:"kind"`
+			Status    string `json:"status"`
+			RowsTotal int    `json:"rows_total"`
+		} `json:"data"`
+	}
+	r.apiJSON("/api/jobs?limit=1", &jobs)
+	if len(jobs.Data) != 1 || jobs.Data[0].Kind != "import" || jobs.Data[0].RowsTotal != rows2 {
+		t.Fatalf("newest job = %+v, want the import of %d rows", jobs.Data, rows2)
+	}
+	job := jobs.Data[0].ID
+	owner.do("leave for the people list", chromedp.Navigate(r.n.URL+"/admin/people"))
+	owner.waitSel("#people-table")
+	r.open(owner, "/admin/imports", `#jobs-table tr[data-job-id="`+job+`"]`)
+	row := `#jobs-table tr[data-job-id="` + job + `"]`
+	back := evalJS[map[string]string](owner, "the job's row", `(() => { const tr = document.querySelector(`+jsLit(row)+`);
+		const b = tr.querySelector('[role=progressbar]');
+		return {status: tr.dataset.status, now: b.getAttribute('aria-valuenow'), max: b.getAttribute('aria-valuemax'), text: b.getAttribute('aria-valuetext')}; })()`)
+	t.Logf("back on the imports page, the import is %s: %s", back["status"], back["text"])
+	switch back["status"] {
+	case "queued", "running", "done":
+	default:
+		t.Errorf("the import after leaving and coming back: %v", back)
+	}
+	if back["max"] != fmt.Sprint(rows2) || !strings.Contains(back["text"], "of "+fmt.Sprint(rows2)+" rows") {
+		t.Errorf("the job's progress bar after coming back: %v", back)
+	}
+	if back["status"] != "done" {
+		owner.shots("imports-reopened-running")
+	}
+	// The page polls the running job to its end.
+	owner.waitJS("the listed import done", `(() => { const tr = document.querySelector(`+jsLit(row)+`);
+		return tr && tr.dataset.status === 'done' && tr.querySelector('[role=progressbar]').getAttribute('aria-valuenow') === '`+fmt.Sprint(rows2)+`'; })()`, 120*time.Second)
+	if got := strings.ReplaceAll(owner.text(row), ",", ""); !strings.Contains(got, fmt.Sprintf("%d rejected", bad2)) || !strings.Contains(got, fmt.Sprintf("%d / %d", rows2, rows2)) {
+		t.Errorf("the finished job's row: %q, want %d / %d rows and %d rejected", got, rows2, rows2, bad2)
+	}
+	if !evalJS[bool](owner, "rejected rows link", `!!document.querySelector(`+jsLit(row+` a[href$="/rejections"]`)+`)`) {
+		t.Error("the finished job's row has no link to its rejected rows")
+	}
+	var found struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	r.apiJSON("/api/people?q="+url.QueryEscape(sample2[len(sample2)-1]), &found)
+	if len(found.Data) != 1 {
+		t.Errorf("the second import's person %s: %d found", sample2[len(sample2)-1], len(found.Data))
 	}
 
 	// An export of people as CSV runs to a download link.

@@ -256,6 +256,29 @@ func testConsole(t *testing.T, env []string) {
 		if hgt := evalJS[float64](tb, "bar height", `Math.max(...[...document.querySelectorAll('.hbars svg.hbar')].map((b) => b.getBoundingClientRect().height))`); hgt > 30 {
 			t.Errorf("a top-events bar is %.0f px high, want a thin bar", hgt)
 		}
+		// Counts get whole-number ticks: a day with 5 sign-ups drew an
+		// axis of 0, 1.3, 2.5, 3.8, 5.
+		tb.wait("value ticks", `document.querySelectorAll('.chart svg text.tick.value').length >= 4`, 10*time.Second)
+		if bad := evalJS[[]string](tb, "value ticks", `[...document.querySelectorAll('.chart svg text.tick.value')].map((t) => t.textContent).filter((v) => !/^\d+$/.test(v))`); len(bad) > 0 {
+			t.Errorf("chart ticks that are not whole numbers: %q", bad)
+		}
+		ticks := evalJS[map[string]string](tb, "ticks of small counts", `(async () => {
+			const src = document.querySelector('script[type=module]').src;
+			const { lines, stackedBars } = await import(src.replace(/app\.js$/, 'charts.js'));
+			const out = {};
+			for (const top of [1, 3, 5, 7, 13]) {
+				const f = lines({ title: 't', labels: ['a', 'b'], series: [{ name: 'x', values: [0, top] }] });
+				out['lines ' + top] = [...f.querySelectorAll('text.tick.value')].map((t) => t.textContent).join(' ');
+			}
+			const f = stackedBars({ title: 't', labels: ['a'], series: [{ name: 'x', values: [2] }, { name: 'y', values: [3] }] });
+			out['stacked 5'] = [...f.querySelectorAll('text.tick.value')].map((t) => t.textContent).join(' ');
+			return out;
+		})()`)
+		for k, want := range map[string]string{"lines 1": "0 1", "lines 3": "0 1 2 3", "lines 5": "0 1 2 3 4 5", "lines 7": "0 2 4 6 8", "lines 13": "0 5 10 15", "stacked 5": "0 1 2 3 4 5"} {
+			if ticks[k] != want {
+				t.Errorf("%s: ticks %q, want %q", k, ticks[k], want)
+			}
+		}
 		tb.shoot("console-home")
 	})
 
@@ -304,6 +327,50 @@ func testConsole(t *testing.T, env []string) {
 		// here: a shared CI machine's pauses would make a timed test flaky.
 	})
 
+	step("filter the timeline by event name", func(t *testing.T) {
+		// Count the timeline requests, to see that typing waits for a pause.
+		evalJS[bool](tb, "count timeline requests", `(() => {
+			window.__tlEvents = [];
+			const f = window.fetch;
+			window.fetch = (u, o) => {
+				const url = new URL(String(u), location.origin);
+				if (url.pathname.endsWith('/events')) window.__tlEvents.push(url.searchParams.get('event') || '');
+				return f(u, o);
+			};
+			return true;
+		})()`)
+		if label := evalJS[string](tb, "the label", `(document.querySelector('label[for="tl-event"]') || {}).textContent || ''`); label != "Event name" {
+			t.Errorf("the event-name field's label = %q", label)
+		}
+		const onlySignedUp = `document.querySelectorAll('#timeline li').length > 0 && [...document.querySelectorAll('#timeline li .what')].every((w) => w.textContent === 'Signed Up')`
+		tb.do("type an event name", chromedp.SendKeys(`#tl-event`, "Signed Up"))
+		tb.wait("only Signed Up", `new URLSearchParams(location.search).get('event') === 'Signed Up' && `+onlySignedUp, 10*time.Second)
+		reqs := evalJS[[]string](tb, "requests", `window.__tlEvents`)
+		if len(reqs) == 0 || len(reqs) >= len("Signed Up") || reqs[len(reqs)-1] != "Signed Up" {
+			t.Errorf("timeline requests while typing asked for event=%q; want a few after pauses, the last for the whole name", reqs)
+		}
+		// Live events are filtered too: the other name arrives first and is
+		// left out.
+		other, match := "live-other-"+browserRunID(t), "live-match-"+browserRunID(t)
+		send(t, n, prop.WriteKey, "/v1/track", map[string]any{"userId": "ada-1", "event": "Clicked Ad", "messageId": other})
+		send(t, n, prop.WriteKey, "/v1/track", map[string]any{"userId": "ada-1", "event": "Signed Up", "messageId": match})
+		tb.wait("the matching live row", `document.querySelector('#timeline li[data-message-id="`+match+`"]') !== null`, 5*time.Second)
+		if evalJS[bool](tb, "other row", `document.querySelector('#timeline li[data-message-id="`+other+`"]') !== null`) {
+			t.Error("a live event of another name joined the filtered timeline")
+		}
+		// Several names, comma-separated; a page's name counts.
+		evalJS[bool](tb, "clear the field", `(document.getElementById('tl-event').value = '', true)`)
+		tb.do("type two names", chromedp.SendKeys(`#tl-event`, "Signed Up, Pricing"))
+		tb.wait("both names", `new URLSearchParams(location.search).get('event') === 'Signed Up, Pricing' && [...document.querySelectorAll('#timeline li .what')].some((w) => w.textContent === 'Viewed Pricing') && [...document.querySelectorAll('#timeline li .what')].every((w) => w.textContent === 'Signed Up' || w.textContent === 'Viewed Pricing')`, 10*time.Second)
+		tb.shoot("console-timeline-filtered")
+		// The filter is in the URL, so a reload keeps it.
+		tb.do("reload", chromedp.Reload())
+		tb.wait("kept after reload", `(document.getElementById('tl-event') || {}).value === 'Signed Up, Pricing' && document.querySelectorAll('#timeline li').length > 0 && [...document.querySelectorAll('#timeline li .what')].every((w) => w.textContent === 'Signed Up' || w.textContent === 'Viewed Pricing')`, 10*time.Second)
+		// Emptying the field shows every event again.
+		evalJS[bool](tb, "empty the field", `(() => { const el = document.getElementById('tl-event'); el.value = ''; el.dispatchEvent(new Event('input', { bubbles: true })); return true; })()`)
+		tb.wait("all events", `!location.search.includes('event=') && [...document.querySelectorAll('#timeline li .what')].some((w) => w.textContent === 'Clicked Ad') && [...document.querySelectorAll('#timeline li .what')].some((w) => w.textContent === 'Identified')`, 10*time.Second)
+	})
+
 	step("edit a trait", func(t *testing.T) {
 		if !routeExists(t, n, "/api/people/"+adaID+"/traits") {
 			t.Skip("PATCH /api/people/{id}/traits is not on this branch yet (another branch builds it)")
@@ -329,6 +396,79 @@ func testConsole(t *testing.T, env []string) {
 		tb.wait("the confirmation", `document.querySelector('dialog.confirm[open]') !== null`, 5*time.Second)
 		tb.do("confirm", chromedp.Click(`#confirm-ok`))
 		tb.wait("undone", `document.querySelector('#merges') !== null && document.querySelector('#merges').innerText.includes('Undone') && !document.getElementById('identifiers').innerText.includes('ada-dup-anon')`, 10*time.Second)
+	})
+
+	step("the trait filter waits for key:value", func(t *testing.T) {
+		tb.do("open the people list", chromedp.Navigate(n.URL+"/admin/people"))
+		tb.wait("the list", `document.querySelectorAll('#people-table tbody tr').length > 1`, 10*time.Second)
+		evalJS[bool](tb, "count people requests and abort listeners", `(() => {
+			window.__traits = [];
+			window.__abortListeners = 0;
+			const add = AbortSignal.prototype.addEventListener;
+			AbortSignal.prototype.addEventListener = function (type, ...rest) {
+				if (type === 'abort') window.__abortListeners++;
+				return add.call(this, type, ...rest);
+			};
+			const f = window.fetch;
+			window.fetch = (u, o) => {
+				const url = new URL(String(u), location.origin);
+				if (url.pathname === '/api/people') { window.__traits.push(url.searchParams.get('trait') || ''); window.__peopleLoads = (window.__peopleLoads || 0) + 1; }
+				return f(u, o);
+			};
+			return true;
+		})()`)
+		tb.do("type a key", chromedp.SendKeys(`#people-trait`, "email"))
+		tb.wait("the inline hint", `document.getElementById('people-trait-hint').textContent.includes('colon')`, 5*time.Second)
+		time.Sleep(700 * time.Millisecond) // longer than the typing pause, so a request would have gone
+		if reqs := evalJS[[]string](tb, "requests", `window.__traits`); len(reqs) != 0 {
+			t.Errorf("a key without a colon sent people requests with trait=%q", reqs)
+		}
+		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
+			t.Error("an unfinished trait filter showed an error box")
+		}
+		tb.shoot("console-people-trait-hint")
+		tb.do("finish it", chromedp.SendKeys(`#people-trait`, ":mallory@example.com"))
+		tb.wait("filtered", `new URLSearchParams(location.search).get('trait') === 'email:mallory@example.com' && document.querySelectorAll('#people-table tbody tr').length === 1 && document.getElementById('people-trait-hint').textContent.startsWith('key:value')`, 10*time.Second)
+		for _, tr := range evalJS[[]string](tb, "requests", `window.__traits`) {
+			if !strings.Contains(tr, ":") || strings.HasSuffix(tr, ":") {
+				t.Errorf("a people request asked for trait=%q", tr)
+			}
+		}
+		// Enter on something that is no filter says so inline; nothing is
+		// sent and the list keeps the last filter.
+		evalJS[bool](tb, "reset the count", `(window.__traits = [], true)`)
+		evalJS[bool](tb, "clear the box", `(document.getElementById('people-trait').value = '', true)`)
+		tb.do("type a key and press Enter", chromedp.SendKeys(`#people-trait`, "plan\r"))
+		tb.wait("marked", `document.getElementById('people-trait').getAttribute('aria-invalid') === 'true' && document.getElementById('people-trait-hint').textContent.includes('plan:value')`, 5*time.Second)
+		time.Sleep(700 * time.Millisecond)
+		for _, tr := range evalJS[[]string](tb, "requests", `window.__traits`) {
+			if tr == "plan" {
+				t.Error("Enter sent trait=plan")
+			}
+		}
+		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
+			t.Error("Enter on an unfinished trait filter showed an error box")
+		}
+		// Each load used to add one more listener to the page's signal:
+		// sort twice, so that there are loads to count.
+		evalJS[bool](tb, "sort twice", `(async () => {
+			const sel = document.getElementById('people-sort');
+			for (const v of ['-last_seen', 'last_seen']) {
+				sel.value = v;
+				sel.dispatchEvent(new Event('change', { bubbles: true }));
+				await new Promise((r) => setTimeout(r, 300));
+			}
+			return true;
+		})()`)
+		if loads, listeners := evalJS[int](tb, "loads", `window.__peopleLoads || 0`), evalJS[int](tb, "abort listeners", `window.__abortListeners`); loads >= 2 && listeners >= loads {
+			t.Errorf("%d people loads added %d abort listeners; want none per load", loads, listeners)
+		}
+		// A shared link with such a trait shows the hint instead of an error.
+		tb.do("open a link with trait=plan", chromedp.Navigate(n.URL+"/admin/people?trait=plan"))
+		tb.wait("the whole list and the hint", `document.querySelectorAll('#people-table tbody tr').length > 1 && document.getElementById('people-trait').value === 'plan' && document.getElementById('people-trait-hint').textContent.includes('plan:value')`, 10*time.Second)
+		if evalJS[bool](tb, "error box", `document.querySelector('main .error-box') !== null`) {
+			t.Error("a link with trait=plan showed an error box")
+		}
 	})
 
 	step("injection is inert on the list, person page and timeline", func(t *testing.T) {

@@ -47,7 +47,7 @@ func TestChunksSplitBetweenRows(t *testing.T) {
 }
 
 func TestInertCells(t *testing.T) {
-	for in, want := range map[string]string{"=1+1": "'=1+1", "+33 1": "'+33 1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "ada": "ada", "": ""} {
+	for in, want := range map[string]string{"=1+1": "'=1+1", "+33 1": "'+33 1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\t=1": "'\t=1", "\r=1": "'\r=1", " =1": " =1", "{\"a\":\"=1\"}": "{\"a\":\"=1\"}", "ada": "ada", "": ""} {
 		if got := inertCell(in); got != want {
 			t.Errorf("inertCell(%q) = %q, want %q", in, got, want)
 		}

@@ -9,23 +9,39 @@ const W = 640;
 const H = 220;
 const PAD = { top: 12, right: 12, bottom: 28, left: 44 };
 
-// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten.
-function niceMax(v) {
+// niceStep rounds a tick interval up to 1, 2 or 5 times a power of ten.
+function niceStep(v) {
   if (v <= 0) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
+  for (const m of [1, 2, 5, 10]) if (v <= m * p) return Number((m * p).toPrecision(12));
+  return Number((10 * p).toPrecision(12));
 }
 
-function axes(max, labels, every) {
+// scaleOf picks the value axis for values: at most five intervals of a
+// round step from 0 to max. Counts (all values whole numbers) get a step
+// of at least 1, so no tick reads 1.3 events.
+export function scaleOf(values) {
+  const top = Math.max(0, ...values);
+  let step = niceStep(top / 5);
+  if (values.every(Number.isInteger)) step = Math.max(1, step);
+  const n = Math.max(1, Math.ceil(top / step - 1e-9));
+  return { max: step * n, step, n };
+}
+
+// tickLabel shows v with as many decimals as the step has.
+function tickLabel(v, step) {
+  const decimals = Math.max(0, -Math.floor(Math.log10(step)));
+  return decimals ? v.toFixed(decimals) : String(Math.round(v));
+}
+
+function axes(sc, labels, every) {
   const plotH = H - PAD.top - PAD.bottom;
   const plotW = W - PAD.left - PAD.right;
   const out = [];
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
-    const y = PAD.top + plotH - (plotH * i) / 4;
+  for (let i = 0; i <= sc.n; i++) {
+    const y = PAD.top + plotH - (plotH * i) / sc.n;
     out.push(s('line', { class: 'grid', x1: PAD.left, x2: W - PAD.right, y1: y, y2: y }));
-    out.push(s('text', { class: 'tick', x: PAD.left - 6, y: y + 4, 'text-anchor': 'end' }, Number.isInteger(v) ? v : v.toFixed(1)));
+    out.push(s('text', { class: 'tick value', x: PAD.left - 6, y: y + 4, 'text-anchor': 'end' }, tickLabel(sc.step * i, sc.step)));
   }
   const step = plotW / Math.max(labels.length, 1);
   labels.forEach((l, i) => {
@@ -65,7 +81,8 @@ function labelEvery(n) {
 // opts: {title, labels: [string], series: [{name, values: [number]}]}
 export function stackedBars({ title, labels, series }) {
   const totals = labels.map((_, i) => series.reduce((a, sr) => a + (sr.values[i] || 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
+  const sc = scaleOf(totals);
+  const max = sc.max;
   const plotH = H - PAD.top - PAD.bottom;
   const step = (W - PAD.left - PAD.right) / Math.max(labels.length, 1);
   const bars = [];
@@ -80,7 +97,7 @@ export function stackedBars({ title, labels, series }) {
         s('title', null, `${l} · ${sr.name}: ${v}`)));
     });
   });
-  return frame(title, [...axes(max, labels, labelEvery(labels.length)), ...bars], tableOf(title, labels, series), legendOf(series));
+  return frame(title, [...axes(sc, labels, labelEvery(labels.length)), ...bars], tableOf(title, labels, series), legendOf(series));
 }
 
 // bars is stackedBars with one series.
@@ -90,20 +107,21 @@ export function bars({ title, labels, values, name = 'Count' }) {
 
 // lines: one line per series over labels.
 export function lines({ title, labels, series }) {
-  const max = niceMax(Math.max(0, ...series.flatMap((sr) => sr.values)));
+  const sc = scaleOf(series.flatMap((sr) => sr.values));
+  const max = sc.max;
   const plotH = H - PAD.top - PAD.bottom;
   const step = (W - PAD.left - PAD.right) / Math.max(labels.length, 1);
   const paths = series.map((sr, j) => {
     const pts = labels.map((_, i) => `${PAD.left + step * i + step / 2},${PAD.top + plotH - (plotH * (sr.values[i] || 0)) / max}`);
     return s('polyline', { class: `line series-${j % 8}`, points: pts.join(' ') });
   });
-  return frame(title, [...axes(max, labels, labelEvery(labels.length)), ...paths], tableOf(title, labels, series), legendOf(series));
+  return frame(title, [...axes(sc, labels, labelEvery(labels.length)), ...paths], tableOf(title, labels, series), legendOf(series));
 }
 
 // hbars: horizontal bars, one per row, for rankings such as top events.
 // opts: {title, rows: [{label, value}]}
 export function hbars({ title, rows }) {
-  const max = niceMax(Math.max(0, ...rows.map((r) => r.value)));
+  const max = scaleOf(rows.map((r) => r.value)).max;
   return h('figure', { class: 'chart hbars' },
     h('figcaption', null, title),
     h('table', null,

@@ -97,11 +97,15 @@ export default async function render(ctx) {
     return [summary, detail];
   };
 
+  // Leaving the page aborts the request in flight (one listener for the
+  // page, not one per load).
+  ctx.signal.addEventListener('abort', () => { if (inflight) inflight.abort(); }, { once: true });
+
   const load = async () => {
+    if (ctx.signal.aborted) return;
     if (inflight) inflight.abort();
     const ctl = new AbortController();
     inflight = ctl;
-    ctx.signal.addEventListener('abort', () => ctl.abort());
     status.textContent = 'Loading…';
     older.disabled = true;
     try {
@@ -128,7 +132,7 @@ export default async function render(ctx) {
   newer.addEventListener('click', () => { before = ''; syncURL(); load(); });
 
   const refilter = () => { before = ''; syncURL(); load(); };
-  const typed = debounce(refilter, 300);
+  const typed = debounce(() => { if (!ctx.signal.aborted) refilter(); }, 300);
   const text = (key, label, placeholder, attrs = {}) => h('div', { class: 'field' },
     h('label', { for: `audit-${key}` }, label),
     h('input', {

@@ -37,6 +37,20 @@ export function nameOf(p) {
   return str(t.name) || `${str(t.firstName)} ${str(t.lastName)}`.trim();
 }
 
+// traitFilter reads what is typed in the trait box: the filter to send
+// (key:value, a key and a colon at least), or null while it is not one.
+// complete asks for a value too, as typing does: "plan:" is a filter for
+// an empty plan only once the person presses Enter or leaves the box.
+export function traitFilter(text, { complete = false } = {}) {
+  const t = text.trim();
+  if (!t) return '';
+  const i = t.indexOf(':');
+  if (i <= 0 || (complete && i === t.length - 1)) return null;
+  return t;
+}
+
+const TRAIT_HINT = 'key:value, such as plan:pro.';
+
 function select(id, label, options, value, onchange) {
   return h('div', { class: 'field' },
     h('label', { for: id }, label),
@@ -45,9 +59,12 @@ function select(id, label, options, value, onchange) {
 
 export default async function render(ctx) {
   const q = ctx.query;
+  // state.trait is the trait filter in use; the box may hold more (a key
+  // still waiting for its colon), which is never sent.
+  const typedTrait = q.get('trait') || '';
   const state = {
     q: q.get('q') || '', seen: q.get('seen') || '', property: q.get('property') || '',
-    has_account: q.get('has_account') || '', trait: q.get('trait') || '', sort: q.get('sort') || 'last_seen',
+    has_account: q.get('has_account') || '', trait: traitFilter(typedTrait) || '', sort: q.get('sort') || 'last_seen',
   };
   const names = await propertyNames(ctx.can);
 
@@ -60,7 +77,7 @@ export default async function render(ctx) {
   let shown = 0;
 
   const params = () => ({
-    q: state.q.trim(), property: state.property, has_account: state.has_account, trait: state.trait.trim(),
+    q: state.q.trim(), property: state.property, has_account: state.has_account, trait: state.trait,
     sort: state.sort === 'last_seen' ? '' : state.sort, ...seenRange(state.seen), limit: PAGE,
   });
 
@@ -84,11 +101,15 @@ export default async function render(ctx) {
       h('td', null, when(p.created_at)));
   };
 
+  // Leaving the page aborts the request in flight (one listener for the
+  // page, not one per load).
+  ctx.signal.addEventListener('abort', () => { if (inflight) inflight.abort(); }, { once: true });
+
   const load = async (reset) => {
+    if (ctx.signal.aborted) return;
     if (inflight) inflight.abort();
     const ctl = new AbortController();
     inflight = ctl;
-    ctx.signal.addEventListener('abort', () => ctl.abort());
     if (reset) { cursor = ''; shown = 0; }
     status.textContent = 'Loading…';
     more.disabled = true;
@@ -114,26 +135,45 @@ export default async function render(ctx) {
   more.addEventListener('click', () => load(false));
 
   const changed = (key) => (ev) => { state[key] = ev.target.value; syncURL(); load(true); };
-  const typed = debounce(() => { syncURL(); load(true); }, 250);
+  const typed = debounce(() => { if (!ctx.signal.aborted) { syncURL(); load(true); } }, 250);
 
   const search = h('input', {
     type: 'search', id: 'people-q', name: 'q', value: state.q, 'data-search': '', autocomplete: 'off', spellcheck: 'false',
     placeholder: 'Email, name or any identifier', 'aria-describedby': 'people-q-hint', 'aria-keyshortcuts': '/',
     oninput: (ev) => { state.q = ev.target.value; typed(); },
   });
+  const traitHint = h('span', { class: 'hint', id: 'people-trait-hint', 'aria-live': 'polite' }, TRAIT_HINT);
+  // applyTrait takes the box's text as the filter when it is one, and
+  // otherwise says inline what is missing (no request, no error box).
+  // then: 'wait' (typing: load after a pause), 'now', or 'none' (the
+  // caller loads).
+  const applyTrait = (text, { complete, then }) => {
+    const f = traitFilter(text, { complete });
+    const waiting = f === null;
+    trait.setAttribute('aria-invalid', waiting && !complete ? 'true' : 'false');
+    traitHint.textContent = !waiting ? TRAIT_HINT
+      : text.includes(':') ? 'Add the value after the colon, such as plan:pro.' : `Add a colon and a value: ${text.trim()}:value.`;
+    if (waiting || f === state.trait) return;
+    state.trait = f;
+    if (then === 'now') { syncURL(); load(true); } else if (then === 'wait') typed();
+  };
   const trait = h('input', {
-    type: 'text', id: 'people-trait', name: 'trait', value: state.trait, placeholder: 'plan:pro', autocomplete: 'off', spellcheck: 'false',
-    oninput: (ev) => { state.trait = ev.target.value; typed(); },
+    type: 'text', id: 'people-trait', name: 'trait', value: typedTrait, placeholder: 'plan:pro', autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'people-trait-hint',
+    oninput: (ev) => applyTrait(ev.target.value, { complete: true, then: 'wait' }),
+    onchange: (ev) => applyTrait(ev.target.value, { complete: false, then: 'now' }),
   });
+  // A shared link may hold a trait that is no filter: say so, send nothing.
+  if (traitFilter(typedTrait) === null) applyTrait(typedTrait, { complete: false, then: 'none' });
   const propOptions = [['', 'Any property'], ...[...names.entries()].map(([id, n]) => [id, n])];
 
   replace(ctx.main,
     h('h1', null, 'People'),
-    h('form', { role: 'search', class: 'filters', onsubmit: (ev) => { ev.preventDefault(); syncURL(); load(true); } },
+    h('form', { role: 'search', class: 'filters', onsubmit: (ev) => { ev.preventDefault(); applyTrait(trait.value, { complete: false, then: 'none' }); syncURL(); load(true); } },
       h('div', { class: 'field grow' },
         h('label', { for: 'people-q' }, 'Search'), search,
         h('span', { class: 'hint', id: 'people-q-hint' }, 'An email or name prefix, or any identifier exactly. Press / to come back here.')),
-      h('div', { class: 'field' }, h('label', { for: 'people-trait' }, 'Trait (key:value)'), trait),
+      h('div', { class: 'field' }, h('label', { for: 'people-trait' }, 'Trait (key:value)'), trait, traitHint),
       select('people-seen', 'Last seen', SEEN, state.seen, changed('seen')),
       names.size ? select('people-property', 'Property', propOptions, state.property, changed('property')) : null,
       select('people-account', 'Account', [['', 'Any'], ['true', 'Has an account'], ['false', 'No account']], state.has_account, changed('has_account')),

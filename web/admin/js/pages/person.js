@@ -2,7 +2,7 @@
 // (revoke), merges (merge, unmerge) and the timeline, newest first, with
 // infinite scroll and live updates.
 
-import { h, replace, when, text } from '../dom.js';
+import { h, replace, when, text, debounce } from '../dom.js';
 import { errorBox, showError } from '../api.js';
 import { propertyNames, eventRow, openLive } from '../events.js';
 import { nameOf, traitsOf } from './people.js';
@@ -201,7 +201,7 @@ async function drawMerges(ctx, card, personID, reload) {
 }
 
 function drawTimeline(ctx, card, personID, names) {
-  const filters = { type: ctx.query.get('type') || '', property: ctx.query.get('property') || '' };
+  const filters = { type: ctx.query.get('type') || '', property: ctx.query.get('property') || '', event: ctx.query.get('event') || '' };
   const list = h('ul', { class: 'events', id: 'timeline', 'aria-label': 'Events, newest first' });
   const status = h('p', { class: 'muted', role: 'status' });
   const liveState = h('span', { class: 'live-state', role: 'status' }, 'Connecting…');
@@ -214,7 +214,11 @@ function drawTimeline(ctx, card, personID, names) {
   let generation = 0;
 
   const key = (e) => e.message_id || `seq:${e.seq}`;
-  const matches = (e) => (!filters.type || e.type === filters.type) && (!filters.property || e.property_id === filters.property);
+  // The API takes a comma-separated list of exact names: a track event's
+  // event, a page or screen's name.
+  const eventNames = () => filters.event.split(',').map((n) => n.trim()).filter(Boolean);
+  const matches = (e) => (!filters.type || e.type === filters.type) && (!filters.property || e.property_id === filters.property) &&
+    (!eventNames().length || eventNames().includes(e.type === 'track' ? e.event : e.name));
 
   const load = async (reset) => {
     if (loading && !reset) return;
@@ -223,7 +227,8 @@ function drawTimeline(ctx, card, personID, names) {
     loading = true;
     status.textContent = 'Loading…';
     try {
-      const res = await ctx.get(`/api/people/${encodeURIComponent(personID)}/events`, { ...filters, cursor, limit: 50 }, { signal: ctx.signal });
+      const res = await ctx.get(`/api/people/${encodeURIComponent(personID)}/events`,
+        { type: filters.type, property: filters.property, event: eventNames().join(','), cursor, limit: 50 }, { signal: ctx.signal });
       if (gen !== generation) return;
       for (const e of res.data || []) {
         if (seen.has(key(e))) continue;
@@ -250,14 +255,19 @@ function drawTimeline(ctx, card, personID, names) {
   io.observe(sentinel);
   ctx.onLeave(() => io.disconnect());
 
-  const filterChanged = (k) => (ev) => {
-    filters[k] = ev.target.value;
+  const applyFilter = (k, v) => {
+    filters[k] = v;
     const u = new URLSearchParams(location.search);
     if (filters[k]) u.set(k, filters[k]); else u.delete(k);
     const s = u.toString();
     history.replaceState(null, '', location.pathname + (s ? '?' + s : ''));
     load(true);
   };
+  const filterChanged = (k) => (ev) => applyFilter(k, ev.target.value);
+  // Typing asks once the person pauses, not at every key.
+  const eventTyped = debounce((v) => {
+    if (!ctx.signal.aborted && v.trim() !== filters.event) applyFilter('event', v.trim());
+  }, 300);
 
   ctx.onLeave(openLive({ person: personID }, {
     onEvent: (e) => {
@@ -278,7 +288,13 @@ function drawTimeline(ctx, card, personID, names) {
           h('option', { value: '' }, 'All types'), TYPES.map((t) => h('option', { value: t, selected: t === filters.type }, t)))),
       names.size ? h('div', { class: 'field' }, h('label', { for: 'tl-property' }, 'Property'),
         h('select', { id: 'tl-property', onchange: filterChanged('property') },
-          propOptions.map(([v, l]) => h('option', { value: v, selected: v === filters.property }, text(l))))) : null),
+          propOptions.map(([v, l]) => h('option', { value: v, selected: v === filters.property }, text(l))))) : null,
+      h('div', { class: 'field' }, h('label', { for: 'tl-event' }, 'Event name'),
+        h('input', {
+          type: 'search', id: 'tl-event', name: 'event', value: filters.event, placeholder: 'Signed Up', autocomplete: 'off', spellcheck: 'false',
+          'aria-describedby': 'tl-event-hint', oninput: (ev) => eventTyped(ev.target.value),
+        }),
+        h('span', { class: 'hint', id: 'tl-event-hint' }, 'Exact names; separate several with commas.'))),
     errors, list, sentinel, status, h('div', { class: 'actions' }, more));
   load(true);
 }
