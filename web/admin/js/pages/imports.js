@@ -149,7 +149,7 @@ export default async function render(ctx) {
         h('td', { class: 'wide' }, bar.el),
         h('td', { class: 'num' }, n(j.rows_done), j.rows_total ? ` / ${n(j.rows_total)}` : '', j.rows_rejected ? h('div', { class: 'muted' }, `${n(j.rows_rejected)} rejected`) : null),
         h('td', null, when(j.created_at)),
-        h('td', null, links));
+        h('td', null, h('div', { class: 'job-actions' }, links)));
     });
     replace(jobsCard,
       h('h2', { id: 'jobs-title' }, 'Recent jobs'),
