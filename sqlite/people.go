@@ -9,11 +9,6 @@ import (
 	"github.com/onramp-dev/onramp/identity"
 )
 
-// hasAccountOf is true when any person of p's tree holds an account: an
-// account stays with the person it was made for, which a merge may have
-// folded into another.
-const hasAccountOf = `EXISTS (SELECT 1 FROM persons m JOIN accounts a ON a.person_id = m.id WHERE m.root_id = p.id)`
-
 // SearchPersons walks an index in the sort's order (persons_last_seen or
 // persons_created) from the cursor and keeps the rows that pass the
 // filters; a search text first narrows the candidates to the owners of
@@ -63,11 +58,14 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		where = append(where, `EXISTS (SELECT 1 FROM persons m JOIN person_properties pp ON pp.person_id = m.id AND pp.property_id = ? WHERE m.root_id = p.id)`)
 		args = append(args, pq.PropertyID)
 	}
+	// has_account is kept on the root's row (migration 0010); = 1 is
+	// written as persons_account_* say it, so that the planner can walk
+	// them.
 	switch pq.HasAccount {
 	case identity.WithAccount:
-		where = append(where, hasAccountOf)
+		where = append(where, `p.has_account = 1`)
 	case identity.WithoutAccount:
-		where = append(where, `NOT `+hasAccountOf)
+		where = append(where, `p.has_account = 0`)
 	}
 	col, dir, cmp := "p.last_seen_at", "DESC", "<"
 	if pq.Sort.ByFirstSeen() {
@@ -81,7 +79,7 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		args = append(args, micros(pq.After.At), pq.After.ID)
 	}
 	args = append(args, pq.Limit)
-	rows, err := q.queryHot(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, `+hasAccountOf+`
+	rows, err := q.queryHot(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, p.has_account
 		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+col+` `+dir+`, p.id `+dir+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search persons: %w", err)
