@@ -1,5 +1,5 @@
 -- has_account on the persons row, kept by triggers: see the SQLite
--- migration of the same name for why. True when a person whose root is
+-- migration of the same name for why, and why storing a person needs none. True when a person whose root is
 -- this one holds an account, the same as
 -- EXISTS (persons m JOIN accounts ON person_id = m.id WHERE m.root_id = id).
 ALTER TABLE persons ADD COLUMN has_account boolean NOT NULL DEFAULT false;
@@ -35,16 +35,9 @@ CREATE TRIGGER accounts_has_account_delete AFTER DELETE ON accounts
 CREATE TRIGGER accounts_has_account_update AFTER UPDATE OF person_id ON accounts
     FOR EACH ROW WHEN (OLD.person_id IS DISTINCT FROM NEW.person_id) EXECUTE FUNCTION accounts_has_account();
 
--- A person may be stored after its account, or a member before its root:
--- whichever comes last sees the account and flags the root. A new person
--- of ingest costs one probe of persons_root and accounts.
 CREATE FUNCTION persons_has_account() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF EXISTS (SELECT 1 FROM persons m JOIN accounts a ON a.person_id = m.id WHERE m.root_id = NEW.root_id) THEN
-            UPDATE persons SET has_account = true WHERE id = NEW.root_id AND NOT has_account;
-        END IF;
-    ELSIF TG_OP = 'UPDATE' THEN
+    IF TG_OP = 'UPDATE' THEN
         PERFORM persons_recount_account(ARRAY[OLD.root_id, NEW.root_id]);
     ELSE
         PERFORM persons_recount_account(ARRAY[OLD.root_id]);
@@ -52,8 +45,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER persons_has_account_insert AFTER INSERT ON persons
-    FOR EACH ROW EXECUTE FUNCTION persons_has_account();
 -- Ingest's last-seen updates leave root_id alone and skip the function.
 CREATE TRIGGER persons_has_account_root AFTER UPDATE OF root_id ON persons
     FOR EACH ROW WHEN (OLD.root_id IS DISTINCT FROM NEW.root_id) EXECUTE FUNCTION persons_has_account();
