@@ -212,7 +212,10 @@ type OutboxJob struct {
 // transaction can change both.
 type AccountStore interface {
 	// Accounts. CreateAccount answers ECONFLICT when the person, the
-	// subject or the WebAuthn handle has one already.
+	// subject or the WebAuthn handle has one already. The person is a
+	// stored one (sign-up attaches it first): the people search's
+	// has_account is kept from the account's side, not when a person is
+	// stored.
 	CreateAccount(ctx context.Context, a *Account) error
 	// AccountOf finds the account held by any of the given persons (the
 	// members of one merge tree hold at most one).

@@ -12,11 +12,6 @@ import (
 	"github.com/onramp-dev/onramp/identity"
 )
 
-// hasAccountOf is true when any person of p's tree holds an account: an
-// account stays with the person it was made for, which a merge may have
-// folded into another.
-const hasAccountOf = `EXISTS (SELECT 1 FROM persons m JOIN accounts a ON a.person_id = m.id WHERE m.root_id = p.id)`
-
 // SearchPersons walks an index in the sort's order (persons_last_seen or
 // persons_created) from the cursor and keeps the rows that pass the
 // filters; a search text first narrows the candidates to the owners of
@@ -47,7 +42,11 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		}
 		if n < identity.TraitDriveLimit {
 			drive = true
-			where = append(where, `p.id IN (`+owners+` UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`)`)
+			// An array, not IN: believing in a few hundred roots, the
+			// planner would hash the candidates and scan every root to
+			// probe them (40 ms); an array of ids can only be fetched by
+			// the primary key.
+			where = append(where, `p.id = ANY (ARRAY(`+owners+` UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= `+arg(from)+` AND n.search_name < `+arg(to)+`))`)
 		} else {
 			where = append(where, `(p.search_name >= `+arg(from)+` AND p.search_name < `+arg(to)+` OR p.id IN (`+owners+`))`)
 		}
@@ -76,13 +75,18 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		where = append(where, `p.last_seen_at < `+arg(ts(pq.SeenBefore)))
 	}
 	if pq.PropertyID != "" {
+		// One EXISTS through persons_root, not the root's own row first as
+		// on SQLite: the planner turns an OR of EXISTS into a hash of every
+		// person_properties row of the property (30 ms a query).
 		where = append(where, `EXISTS (SELECT 1 FROM persons m JOIN person_properties pp ON pp.person_id = m.id AND pp.property_id = `+arg(pq.PropertyID)+` WHERE m.root_id = p.id)`)
 	}
+	// has_account is kept on the root's row (migration 0010); with it
+	// the planner walks persons_account_last_seen or _created.
 	switch pq.HasAccount {
 	case identity.WithAccount:
-		where = append(where, hasAccountOf)
+		where = append(where, `p.has_account`)
 	case identity.WithoutAccount:
-		where = append(where, `NOT `+hasAccountOf)
+		where = append(where, `NOT p.has_account`)
 	}
 	col, dir, cmp := "p.last_seen_at", "DESC", "<"
 	if pq.Sort.ByFirstSeen() {
@@ -103,12 +107,19 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		// sort them, which is what the count above chose.
 		orderBy = col + ` + interval '0 seconds'`
 	}
-	// has_account is computed for the page only, outside the LIMIT: asked
-	// beside the filters, the planner hashes the roots of every account
-	// (a scan of all persons) to answer it for a page of 50.
-	rows, err := q.x.Query(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, `+hasAccountOf+`
-		FROM (SELECT p.* FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+orderBy+` `+dir+`, p.id `+dir+` LIMIT `+arg(limit(pq.Limit))+`) p
-		ORDER BY `+col+` `+dir+`, p.id `+dir, args...)
+	lim := arg(limit(pq.Limit))
+	if !drive {
+		// The same misjudgement, the other way: with a filter it has no
+		// statistics for (a trait's value), it expects a handful of rows
+		// among its few hundred roots, that the walk would never fill the
+		// page, and fetches every root to sort them (40 ms, where the walk
+		// takes 1). A limit it cannot read at planning (a sub-select)
+		// keeps it on the sort's index. Generic plans did so already;
+		// this is for the custom plans of each connection's first runs.
+		lim = `(SELECT ` + lim + `::bigint)`
+	}
+	rows, err := q.x.Query(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, p.has_account
+		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+orderBy+` `+dir+`, p.id `+dir+` LIMIT `+lim, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search persons: %w", err)
 	}

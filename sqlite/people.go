@@ -9,10 +9,11 @@ import (
 	"github.com/onramp-dev/onramp/identity"
 )
 
-// hasAccountOf is true when any person of p's tree holds an account: an
-// account stays with the person it was made for, which a merge may have
-// folded into another.
-const hasAccountOf = `EXISTS (SELECT 1 FROM persons m JOIN accounts a ON a.person_id = m.id WHERE m.root_id = p.id)`
+// propertyOf is true when any person of p's tree has events from the
+// property. Most roots were never merged: their own row answers in one
+// probe, and only a miss looks for members (other than p, already asked).
+const propertyOf = `(EXISTS (SELECT 1 FROM person_properties pp WHERE pp.person_id = p.id AND pp.property_id = ?)
+	OR EXISTS (SELECT 1 FROM persons m JOIN person_properties pp ON pp.person_id = m.id AND pp.property_id = ? WHERE m.root_id = p.id AND m.id <> p.id))`
 
 // SearchPersons walks an index in the sort's order (persons_last_seen or
 // persons_created) from the cursor and keeps the rows that pass the
@@ -40,7 +41,12 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 			where = append(where, `p.id IN (`+owners+` UNION ALL SELECT n.id FROM persons n WHERE n.search_name >= ? AND n.search_name < ?)`)
 			args = append(args, s, from, to, s, from, to)
 		} else {
-			where = append(where, `(p.search_name >= ? AND p.search_name < ? OR p.id IN (`+owners+`))`)
+			// The unary + keeps the planner off persons_search_name: it
+			// would fetch every holder of the name through it (an OR of two
+			// index lookups) and sort them, five times slower with a
+			// property or account filter on top (measured: 3.7 ms walking,
+			// 13 ms fetching, 100,000 people, 2,800 "ada").
+			where = append(where, `(+p.search_name >= ? AND +p.search_name < ? OR p.id IN (`+owners+`))`)
 			args = append(args, from, to, s, from, to, s)
 		}
 	}
@@ -60,14 +66,17 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		args = append(args, micros(pq.SeenBefore))
 	}
 	if pq.PropertyID != "" {
-		where = append(where, `EXISTS (SELECT 1 FROM persons m JOIN person_properties pp ON pp.person_id = m.id AND pp.property_id = ? WHERE m.root_id = p.id)`)
-		args = append(args, pq.PropertyID)
+		where = append(where, propertyOf)
+		args = append(args, pq.PropertyID, pq.PropertyID)
 	}
+	// has_account is kept on the root's row (migration 0010); = 1 is
+	// written as persons_account_* say it, so that the planner can walk
+	// them.
 	switch pq.HasAccount {
 	case identity.WithAccount:
-		where = append(where, hasAccountOf)
+		where = append(where, `p.has_account = 1`)
 	case identity.WithoutAccount:
-		where = append(where, `NOT `+hasAccountOf)
+		where = append(where, `p.has_account = 0`)
 	}
 	col, dir, cmp := "p.last_seen_at", "DESC", "<"
 	if pq.Sort.ByFirstSeen() {
@@ -81,7 +90,7 @@ func (q *Queries) SearchPersons(ctx context.Context, pq identity.PersonQuery) ([
 		args = append(args, micros(pq.After.At), pq.After.ID)
 	}
 	args = append(args, pq.Limit)
-	rows, err := q.queryHot(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, `+hasAccountOf+`
+	rows, err := q.queryHot(ctx, `SELECT p.id, p.root_id, COALESCE(p.merged_into, ''), COALESCE(p.user_id, ''), p.traits, p.created_at, p.updated_at, p.last_seen_at, p.has_account
 		FROM persons p WHERE `+strings.Join(where, " AND ")+` ORDER BY `+col+` `+dir+`, p.id `+dir+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search persons: %w", err)

@@ -186,6 +186,104 @@ var consoleTests = []test{
 			t.Errorf("has_account of the list = %v, want per_1 and per_3 true, per_2 false", got)
 		}
 	}},
+	{"Console/SearchHasAccountKept", func(t *testing.T, e *env) {
+		// The engines keep has_account on the root's row; whatever moves
+		// an account or a person between trees must move it too. check
+		// asks every sort, both filters and the flag of the whole list,
+		// a few at a time.
+		check := func(step string, with ...string) {
+			t.Helper()
+			want := map[string]bool{}
+			for _, id := range with {
+				want[id] = true
+			}
+			all := e.pageAll(t, identity.PersonQuery{}, 1000)
+			page := 1 + len(all)/60 // small pages, under pageAll's 100
+			var wantWith, wantWithout []string
+			for _, id := range all {
+				if want[id] {
+					wantWith = append(wantWith, id)
+				} else {
+					wantWithout = append(wantWithout, id)
+				}
+			}
+			for _, p := range e.search(t, identity.PersonQuery{Limit: 1000}) {
+				if p.HasAccount != want[p.ID] {
+					t.Errorf("%s: has_account of %s = %v, want %v", step, p.ID, p.HasAccount, want[p.ID])
+				}
+			}
+			sameStrings(t, step+": with", e.pageAll(t, identity.PersonQuery{HasAccount: identity.WithAccount}, page), wantWith)
+			sameStrings(t, step+": without", e.pageAll(t, identity.PersonQuery{HasAccount: identity.WithoutAccount}, page), wantWithout)
+			for _, sort := range []identity.PersonSort{identity.SortLastSeenAsc, identity.SortFirstSeen, identity.SortFirstSeenAsc} {
+				every := e.pageAll(t, identity.PersonQuery{Sort: sort}, 1000)
+				var with []string
+				for _, id := range every {
+					if want[id] {
+						with = append(with, id)
+					}
+				}
+				sameStrings(t, fmt.Sprintf("%s: with, sort %v", step, sort), e.pageAll(t, identity.PersonQuery{HasAccount: identity.WithAccount, Sort: sort}, page+1), with)
+			}
+		}
+		// per_5 is a member of per_4 (stored before it, in the same
+		// call); its account flags per_4. Accounts are made for stored
+		// persons (auth.AccountStore.CreateAccount).
+		e.createPersons(t,
+			personAt("per_1", "", at(1*time.Hour), at(1*time.Hour)),
+			merged(personAt("per_5", "", at(5*time.Hour), at(5*time.Hour)), "per_4"),
+			personAt("per_2", "", at(2*time.Hour), at(2*time.Hour)),
+			personAt("per_3", "", at(3*time.Hour), at(3*time.Hour)),
+			personAt("per_4", "", at(4*time.Hour), at(4*time.Hour)),
+		)
+		check("no accounts")
+		e.tx(t, func(s Store) error { return s.CreateAccount(e.ctx, newAccount("per_1")) })
+		e.tx(t, func(s Store) error { return s.CreateAccount(e.ctx, newAccount("per_5")) })
+		check("accounts created", "per_1", "per_4")
+		e.tx(t, func(s Store) error { return s.CreateAccount(e.ctx, newAccount("per_2")) })
+		check("account added", "per_1", "per_2", "per_4")
+
+		// Merge per_1 into per_3 (UpdatePersons re-roots it), then per_3's
+		// tree into per_2 (SetRoot re-roots the members).
+		p1 := merged(personAt("per_1", "", at(1*time.Hour), at(1*time.Hour)), "per_3")
+		e.tx(t, func(s Store) error { return s.UpdatePersons(e.ctx, []*identity.Person{p1}) })
+		check("merged into per_3", "per_2", "per_3", "per_4")
+		e.tx(t, func(s Store) error { return s.SetRoot(e.ctx, []string{"per_3", "per_1"}, "per_2") })
+		check("merged into per_2", "per_2", "per_4")
+		e.tx(t, func(s Store) error { return s.EraseAuth(e.ctx, []string{"per_2"}) })
+		check("root's account erased", "per_2", "per_4")
+
+		// Unmerge: per_3's tree becomes its own again, per_1 with it.
+		e.tx(t, func(s Store) error { return s.SetRoot(e.ctx, []string{"per_3", "per_1"}, "per_3") })
+		check("unmerged", "per_3", "per_4")
+		e.tx(t, func(s Store) error { return s.EraseAuth(e.ctx, []string{"per_1"}) })
+		check("member's account erased", "per_4")
+
+		// Deleting the member that held per_4's account.
+		e.tx(t, func(s Store) error { return s.DeletePersons(e.ctx, []string{"per_5"}) })
+		check("member deleted")
+
+		// Many accounts (a page of the flagged roots among many without):
+		// the same answers as with few.
+		var ps []*identity.Person
+		var with []string
+		for i := range 400 {
+			id := fmt.Sprintf("per_m%03d", i)
+			ps = append(ps, personAt(id, "", at(time.Duration(i%37)*time.Minute), at(time.Duration(i%53)*time.Minute)))
+			if i%3 == 0 {
+				with = append(with, id)
+			}
+		}
+		e.createPersons(t, ps...)
+		e.tx(t, func(s Store) error {
+			for _, id := range with {
+				if err := s.CreateAccount(e.ctx, newAccount(id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		check("many accounts", with...)
+	}},
 	{"Console/SearchProperty", func(t *testing.T, e *env) {
 		e.createPersons(t,
 			person("per_1", "", at(1*time.Hour)),
