@@ -62,6 +62,23 @@ func TestBrowserRecognisedSignUp(t *testing.T) {
 	tb.screenshot("recognised-03-account")
 	tb.noExceptions()
 
+	// A browser without the cookie that forges the recognised form (as=known,
+	// no email, no name) gets the whole form back, asking for the email, and
+	// nothing of Ada's: the server never takes "known" from the post.
+	other := newTab(t, startBrowser(t))
+	other.do("open sign-up without the cookie", chromedp.Navigate(n.URL+"/auth/sign-up"))
+	other.waitJS("the blank form", `!!document.querySelector('#email') && !document.querySelector('#known')`, 10*time.Second)
+	evalJS[bool](other, "forge as=known", `(() => {
+		const f = document.querySelector('form[action="/auth/sign-up"]');
+		f.querySelector('#email').remove(); f.querySelector('#name').remove();
+		const as = document.createElement('input'); as.type = 'hidden'; as.name = 'as'; as.value = 'known';
+		f.appendChild(as); setTimeout(() => f.submit()); return true })()`)
+	other.wait("the form asks for the email", `!!document.querySelector('#email-error') && !!document.querySelector('#email') && !document.querySelector('#known')`, 10*time.Second)
+	if page := other.html(); strings.Contains(page, email) || strings.Contains(page, "Ada") || strings.Contains(page, "Acme") {
+		t.Error("a forged as=known post from a browser without the cookie shows the known person's data")
+	}
+	other.screenshot("recognised-04-forged-known")
+
 	traits := n.Traits(t, prop.SecretKey, "email:"+email)
 	if traits["name"] != "Ada Lovelace" || traits["company"] != "Acme Rockets" {
 		t.Errorf("traits after the recognised sign-up: %v", traits)
