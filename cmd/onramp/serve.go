@@ -63,7 +63,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if link, err := a.accounts.OwnerLink(ctx); err != nil {
 		return err
 	} else if link != "" {
-		fmt.Fprintf(out, "First start: create the owner account at %s\n  (the link works once, for 24 hours; restart to get a new one)\n\n", link)
+		fmt.Fprintf(out, "First start: create the owner account at %s\n  (the link works once, for 24 hours; restart to get a new one);\n  it leads into the staff console at %s/admin\n\n", link, cfg.PublicURL)
 	}
 	outbox, err := a.newOutbox()
 	if err != nil {
