@@ -129,6 +129,11 @@ type Store interface {
 	// PersonsWithRoot returns the ids of persons whose root is rootID
 	// (rootID included).
 	PersonsWithRoot(ctx context.Context, rootID string) ([]string, error)
+	// TreeOfKey returns the root of the person owning the identifier k
+	// and the ids of the persons with that root, ordered by id (in one
+	// read: FindIdentifiers, PersonsByID and PersonsWithRoot joined).
+	// An unknown identifier gives "" and no ids.
+	TreeOfKey(ctx context.Context, k Key) (rootID string, members []string, err error)
 	// SetRoot points every person in ids at root.
 	SetRoot(ctx context.Context, ids []string, root string) error
 	// DeletePersons removes persons with their identifiers, events, merges

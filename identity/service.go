@@ -120,11 +120,18 @@ func (s *Service) TimelineOf(ctx context.Context, id string) (*Timeline, error) 
 // TimelineOfKey is TimelineOf for the owner of an identifier. Like Lookup
 // it is for callers that proved who they are (secret key, staff).
 func (s *Service) TimelineOfKey(ctx context.Context, k Key) (*Timeline, error) {
-	owner, err := s.ownerOf(ctx, k)
-	if err != nil {
-		return nil, err
+	v, ok := Normalize(k.Type, k.Value)
+	if !ok || !ValidType(k.Type) {
+		return nil, errPersonNotFound
 	}
-	return s.TimelineOf(ctx, owner)
+	root, members, err := s.read.TreeOfKey(ctx, Key{k.Type, v})
+	if err != nil {
+		return nil, fmt.Errorf("identity: timeline: %w", err)
+	}
+	if root == "" {
+		return nil, errPersonNotFound
+	}
+	return &Timeline{RootID: root, PersonIDs: members}, nil
 }
 
 func (s *Service) profile(ctx context.Context, st Store, rootID string) (*Profile, error) {

@@ -186,6 +186,24 @@ func (q *Queries) IdentifiersOf(ctx context.Context, personIDs []string) ([]*ide
 	return out, nil
 }
 
+func (q *Queries) TreeOfKey(ctx context.Context, k identity.Key) (string, []string, error) {
+	rows, err := q.x.Query(ctx, `SELECT p.root_id, m.id FROM identifiers i JOIN persons p ON p.id = i.person_id JOIN persons m ON m.root_id = p.root_id
+		WHERE i.type = $1 AND i.value = $2 ORDER BY m.id`, k.Type, k.Value)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: tree of key: %w", err)
+	}
+	var root string
+	members, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var id string
+		err := r.Scan(&root, &id)
+		return id, err
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: tree of key: %w", err)
+	}
+	return root, members, nil
+}
+
 func (q *Queries) PersonsWithRoot(ctx context.Context, rootID string) ([]string, error) {
 	rows, err := q.x.Query(ctx, `SELECT id FROM persons WHERE root_id = $1 ORDER BY id`, rootID)
 	if err != nil {

@@ -190,6 +190,28 @@ func (q *Queries) PersonsWithRoot(ctx context.Context, rootID string) ([]string,
 	return scanStrings(rows)
 }
 
+func (q *Queries) TreeOfKey(ctx context.Context, k identity.Key) (string, []string, error) {
+	rows, err := q.queryHot(ctx, `SELECT p.root_id, m.id FROM identifiers i JOIN persons p ON p.id = i.person_id JOIN persons m ON m.root_id = p.root_id
+		WHERE i.type = ? AND i.value = ? ORDER BY m.id`, k.Type, k.Value)
+	if err != nil {
+		return "", nil, fmt.Errorf("sqlite: tree of key: %w", err)
+	}
+	defer rows.Close()
+	var root string
+	var members []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&root, &id); err != nil {
+			return "", nil, fmt.Errorf("sqlite: tree of key: %w", err)
+		}
+		members = append(members, id)
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, fmt.Errorf("sqlite: tree of key: %w", err)
+	}
+	return root, members, nil
+}
+
 func (q *Queries) SetRoot(ctx context.Context, ids []string, root string) error {
 	return chunk(ids, 500, func(ids []string) error {
 		_, err := q.x.ExecContext(ctx, `UPDATE persons SET root_id = ? WHERE id IN (`+placeholders(len(ids))+`)`, append([]any{root}, anys(ids)...)...)

@@ -157,6 +157,18 @@ var personTests = []test{
 		ids, err = r.PersonsWithRoot(e.ctx, "per_2")
 		must(t, err)
 		sameStrings(t, "PersonsWithRoot of a merged person", ids, nil)
+		// TreeOfKey: the same tree from an identifier of any of its persons.
+		e.addIdentifiers(t, ident(identity.UserID, "u3", "per_3"), ident(identity.UserID, "u1", "per_1"), ident(identity.UserID, "u4", "per_4"))
+		for _, c := range []struct{ value, root string }{{"u3", "per_1"}, {"u1", "per_1"}, {"u4", "per_4"}, {"nobody", ""}} {
+			root, members, err := r.TreeOfKey(e.ctx, identity.Key{Type: identity.UserID, Value: c.value})
+			must(t, err)
+			want, err := r.PersonsWithRoot(e.ctx, c.root)
+			must(t, err)
+			if root != c.root {
+				t.Errorf("TreeOfKey(%s) root = %q, want %q", c.value, root, c.root)
+			}
+			sameStrings(t, "TreeOfKey("+c.value+")", members, want)
+		}
 		// Counts roots only: merged persons are part of another person.
 		n, err = r.CountPersons(e.ctx)
 		if err != nil || n != 2 {

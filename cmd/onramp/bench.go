@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -304,79 +305,78 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runBenchTimeline(ctx context.Context, args []string, out io.Writer) error {
 	fs, _ := newFlags("bench timeline", commands()["bench timeline"].usage)
-	url := fs.String("url", "http://127.0.0.1:8080", "Onramp base URL")
+	b := &authBenchRun{ctx: ctx, name: "timeline", title: "timeline", out: out, pipeline: 1}
+	fs.StringVar(&b.url, "url", "http://127.0.0.1:8080", "Onramp base URL")
 	secret := fs.String("secret-key", "", "secret key of a property (required)")
-	requests := fs.Int("requests", 20000, "timeline reads to make")
-	conc := fs.Int("concurrency", 8, "requests in flight")
+	fs.IntVar(&b.requests, "requests", 20000, "timeline reads to make")
+	fs.DurationVar(&b.duration, "duration", 2*time.Minute, "stop after this long, even if reads remain")
+	fs.IntVar(&b.concurrency, "concurrency", 8, "requests in flight")
 	people := fs.Int("people", 10000, "people of the earlier bench ingest run (reads pick user ids bench-user-N below this)")
 	limit := fs.Int("limit", 50, "events per read")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	fs.StringVar(&b.client, "client", "lean", "load generator: lean (persistent HTTP/1.1 connections, requests serialised before timing, a minimal response parser, as wrk does) or nethttp (Go's net/http client, which costs about as much CPU per request as the server)")
+	fs.IntVar(&b.pid, "pid", 0, "process id of the server, to read its CPU time from /proc (default: process_cpu_seconds_total from its /metrics)")
+	fs.BoolVar(&b.asJSON, "json", false, "print the result as JSON")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *secret == "" {
 		return errors.New("--secret-key is required")
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2}, Timeout: 30 * time.Second}
-	var next, okN, failed, empty atomic.Int64
-	lat := &latencies{}
-	var firstErr atomic.Value
-	start := time.Now()
-	done := make(chan struct{})
-	go progress(done, start, &okN, int64(*requests), "reads")
-	var wg sync.WaitGroup
-	for w := 0; w < *conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			for next.Add(1) <= int64(*requests) && ctx.Err() == nil {
-				i := rng.IntN(*people)
-				if i%5 == 0 {
-					i++ // people with i%5==0 have no user id
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/profiles/user_id:bench-user-%d/events?limit=%d", strings.TrimRight(*url, "/"), i, *limit), nil)
-				req.SetBasicAuth(*secret, "")
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				d := time.Since(t0)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				// Read the whole answer but do not decode it: the load generator
-				// shares the machine, and decoding 50 events per answer would
-				// take CPU from the server being measured. A complete page ends
-				// with the closing brace of its JSON object.
-				body, rerr := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				complete := rerr == nil && bytes.HasPrefix(body, []byte("{")) && bytes.HasSuffix(bytes.TrimSpace(body), []byte("}")) && bytes.Contains(body, []byte(`"data":`))
-				if resp.StatusCode == 404 {
-					empty.Add(1)
-				} else if resp.StatusCode != 200 || !complete {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, resp.Status)
-					continue
-				}
-				lat.add(d)
-				okN.Add(1)
+	if b.requests <= 0 || b.concurrency <= 0 || b.duration <= 0 || *people < 2 || *limit <= 0 {
+		return errors.New("--requests, --concurrency, --duration and --limit must be positive, --people at least 2")
+	}
+	if b.client != "lean" && b.client != "nethttp" {
+		return errors.New("--client must be lean or nethttp")
+	}
+	b.url = strings.TrimRight(b.url, "/")
+	b.hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.concurrency * 2, MaxConnsPerHost: b.concurrency * 2, DisableCompression: true}, Timeout: 30 * time.Second}
+	if _, err := b.serverCPU(); err != nil {
+		return fmt.Errorf("cannot read the server's CPU time (%w); is it running at --url, or give --pid", err)
+	}
+	// The people to read, chosen before the clock starts: every answer must
+	// be a page of that person's events (its first carries the user id),
+	// and every sampleEvery-th is decoded and checked whole.
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(*secret+":")) // as http.Request.SetBasicAuth
+	users := make([]string, min(b.requests, 100000))
+	rb := &readBench{what: "reads", want: []byte(`"data":[{`), requests: make([]readRequest, len(users))}
+	rng := rand.New(rand.NewPCG(1, 7))
+	for k := range users {
+		i := rng.IntN(*people)
+		if i%5 == 0 {
+			i++ // people with i%5==0 have no user id
+		}
+		users[k] = fmt.Sprintf("bench-user-%d", i)
+		rb.requests[k] = readRequest{method: http.MethodGet, path: fmt.Sprintf("/v1/profiles/user_id:%s/events?limit=%d", users[k], *limit),
+			header: [][2]string{{"Authorization", basic}}, want: []byte(`"user_id":"` + users[k] + `"`)}
+	}
+	rb.check = func(k int, body []byte) error {
+		var page struct {
+			Data []struct {
+				PersonID  string    `json:"person_id"`
+				UserID    string    `json:"user_id"`
+				Timestamp time.Time `json:"timestamp"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return err
+		}
+		if n := len(page.Data); n == 0 || n > *limit {
+			return fmt.Errorf("%d events, want 1 to %d", n, *limit)
+		}
+		for j, e := range page.Data {
+			switch {
+			case e.UserID != users[k] || e.PersonID != page.Data[0].PersonID:
+				return fmt.Errorf("event %d is of %s (%s), not %s", j, e.UserID, e.PersonID, users[k])
+			case j > 0 && e.Timestamp.After(page.Data[j-1].Timestamp):
+				return fmt.Errorf("event %d is newer than the one before it", j)
 			}
-		}()
+		}
+		return nil
 	}
-	wg.Wait()
-	close(done)
-	elapsed := time.Since(start)
-	fmt.Fprintln(os.Stderr)
-	res := map[string]any{"reads": okN.Load(), "not_found": empty.Load(), "failed": failed.Load(), "seconds": elapsed.Seconds(),
-		"reads_per_sec": float64(okN.Load()) / elapsed.Seconds(), "p50_ms": ms(lat.pct(.5)), "p95_ms": ms(lat.pct(.95)), "p99_ms": ms(lat.pct(.99)), "max_ms": ms(lat.pct(1))}
-	if *asJSON {
-		return printJSON(out, res)
+	res, err := b.runRead(rb)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(out, "timeline: %d reads of %d events in %.2fs = %.0f reads/s (concurrency %d); %d unknown people\n", okN.Load(), *limit, elapsed.Seconds(), res["reads_per_sec"], *conc, empty.Load())
-	fmt.Fprintf(out, "latency: p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", res["p50_ms"], res["p95_ms"], res["p99_ms"], res["max_ms"])
-	if failed.Load() > 0 {
-		return fmt.Errorf("%d reads failed (first: %v)", failed.Load(), firstErr.Load())
-	}
-	return nil
+	res.Extra = map[string]any{"limit": *limit, "people": *people}
+	return b.report(res)
 }

@@ -173,6 +173,7 @@ func runBenchAuth(ctx context.Context, args []string, out io.Writer) error {
 type authBenchRun struct {
 	ctx         context.Context
 	name        string
+	title       string // the report's first word, when not "auth NAME"
 	out         io.Writer
 	url         string
 	requests    int
@@ -226,7 +227,11 @@ func (b *authBenchRun) report(r *benchResult) error {
 	if b.asJSON {
 		return printJSON(b.out, r)
 	}
-	fmt.Fprintf(b.out, "auth %s: %d %s in %.2fs = %.0f/s (concurrency %d); %d failed\n", b.name, r.Requests, r.What, r.Seconds, r.PerSecond, b.concurrency, r.Failed)
+	title := b.title
+	if title == "" {
+		title = "auth " + b.name
+	}
+	fmt.Fprintf(b.out, "%s: %d %s in %.2fs = %.0f/s (concurrency %d); %d failed\n", title, r.Requests, r.What, r.Seconds, r.PerSecond, b.concurrency, r.Failed)
 	fmt.Fprintf(b.out, "latency: p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs)
 	gen := "this load generator"
 	if r.Client != "" {
@@ -544,7 +549,7 @@ func benchIntrospect(b *authBenchRun) (*benchResult, error) {
 		return nil, err
 	}
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(pc.Client.ID+":"+pc.Client.Secret)) // as http.Request.SetBasicAuth
-	rb := &readBench{what: "introspections", want: []byte(`"active":true`), check: func(body []byte) error {
+	rb := &readBench{what: "introspections", want: []byte(`"active":true`), check: func(_ int, body []byte) error {
 		var v struct {
 			Active   bool   `json:"active"`
 			Subject  string `json:"sub"`
@@ -575,7 +580,7 @@ func benchUserinfo(b *authBenchRun) (*benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	rb := &readBench{what: "userinfo reads", want: []byte(`"company":"Example Ltd"`), check: func(body []byte) error {
+	rb := &readBench{what: "userinfo reads", want: []byte(`"company":"Example Ltd"`), check: func(_ int, body []byte) error {
 		var v struct {
 			Subject string `json:"sub"`
 			Email   string `json:"email"`
@@ -628,7 +633,7 @@ func benchSession(b *authBenchRun) (*benchResult, error) {
 		return nil, err
 	}
 	cookie := b.sessionCookieName()
-	rb := &readBench{what: "session checks", want: []byte(`"kind":"session"`), check: func(body []byte) error {
+	rb := &readBench{what: "session checks", want: []byte(`"kind":"session"`), check: func(_ int, body []byte) error {
 		var v struct {
 			Kind    string `json:"kind"`
 			Role    string `json:"role"`

@@ -32,16 +32,19 @@ type readRequest struct {
 	path   string
 	header [][2]string // in order, beside Host, User-Agent and Content-Length
 	body   string
+	// want, when set, must also be in this request's answer.
+	want []byte
 }
 
 // readBench is what a read benchmark sends and how it knows an answer is
-// right: every answer must be 200 and contain want (so a fast wrong answer
-// cannot count); every sampleEvery-th is also decoded and checked whole.
+// right: every answer must be 200 and contain want and its request's want
+// (so a fast wrong answer cannot count); every sampleEvery-th is also
+// decoded and checked whole by check, which gets the request's index.
 type readBench struct {
 	what     string
 	requests []readRequest
 	want     []byte
-	check    func(body []byte) error
+	check    func(i int, body []byte) error
 }
 
 // sampleEvery spaces the answers decoded whole by check.
@@ -78,12 +81,13 @@ func (rr *readRequest) wire(host string) []byte {
 // runRead drives rb with the client --client names.
 func (b *authBenchRun) runRead(rb *readBench) (*benchResult, error) {
 	var sampled atomic.Int64
-	verify := func(status int, body []byte) error {
-		if status != http.StatusOK || !bytes.Contains(body, rb.want) {
+	verify := func(i int, status int, body []byte) error {
+		rr := &rb.requests[i]
+		if status != http.StatusOK || !bytes.Contains(body, rb.want) || rr.want != nil && !bytes.Contains(body, rr.want) {
 			return fmt.Errorf("%d: %.200s", status, body)
 		}
 		if sampled.Add(1)%sampleEvery == 1 {
-			if err := rb.check(body); err != nil {
+			if err := rb.check(i, body); err != nil {
 				return fmt.Errorf("%w: %.200s", err, body)
 			}
 		}
@@ -92,7 +96,8 @@ func (b *authBenchRun) runRead(rb *readBench) (*benchResult, error) {
 	switch b.client {
 	case "nethttp":
 		res, err := b.drive(rb.what, func(_, i int) error {
-			rr := &rb.requests[i%len(rb.requests)]
+			i %= len(rb.requests)
+			rr := &rb.requests[i]
 			resp, err := b.hc.Do(rr.httpRequest(b))
 			if err != nil {
 				return err
@@ -102,7 +107,7 @@ func (b *authBenchRun) runRead(rb *readBench) (*benchResult, error) {
 			if err != nil {
 				return err
 			}
-			if err := verify(resp.StatusCode, body); err != nil {
+			if err := verify(i, resp.StatusCode, body); err != nil {
 				return fmt.Errorf("%s %s: %w", rr.method, rr.path, err)
 			}
 			return nil
@@ -161,7 +166,7 @@ func (b *authBenchRun) runRead(rb *readBench) (*benchResult, error) {
 				return k, err
 			}
 			lat[k] = time.Since(t0)
-			if err := verify(status, body); err != nil {
+			if err := verify((first+k)%len(rb.requests), status, body); err != nil {
 				rr := &rb.requests[(first+k)%len(rb.requests)]
 				// The answers after it are still on the wire: start over.
 				c.close()

@@ -51,7 +51,7 @@ func commands() map[string]command {
 		"bench ingest":         {"bench ingest --url URL --write-key KEY [--events N] [--batch 100] [--concurrency C] [--people P]", "load-test ingest over HTTP and compare with the raw store", runBenchIngest},
 		"bench auth":           {benchAuthUsage, "load-test password sign-in, session checks, code exchange, introspection and userinfo", runBenchAuth},
 		"bench console":        {benchConsoleUsage, "seed people into a fresh database and time the console's people searches and timelines in-process", runBenchConsole},
-		"bench timeline":       {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C]", "load-test timeline reads", runBenchTimeline},
+		"bench timeline":       {"bench timeline --url URL --secret-key KEY [--requests N] [--concurrency C] [--client lean|nethttp] [--pid PID]", "load-test timeline reads", runBenchTimeline},
 		"bench live":           {benchLiveUsage, "measure the time from ingest to arrival on a live stream (GET /api/live)", runBenchLive},
 		"auth provider add":    {"auth provider add --preset google|microsoft|github|oidc --client-id ID [--client-secret S] [--name N] [--display-name D] [--issuer URL] [--tenant T] [--scopes S] [--trust-email true|false] [--web-base URL] [--api-base URL] [--json]", "add an upstream sign-in provider (secret also from $ONRAMP_UPSTREAM_CLIENT_SECRET)", runProviderAdd},
 		"auth provider list":   {"auth provider list [--json]", "list upstream sign-in providers", runProviderList},
