@@ -8,8 +8,8 @@ import (
 )
 
 // auditActor is the caller of an administrative API call as the audit
-// log names them: the API token or the staff member, with IP and user
-// agent.
+// log names them: the API token or the staff member (with their session),
+// with IP and user agent.
 func (s *Server) auditActor(r *http.Request) auth.AuditEntry {
 	info := s.requestInfo(r)
 	e := auth.AuditEntry{IP: info.IP, UserAgent: info.UserAgent}
@@ -19,7 +19,7 @@ func (s *Server) auditActor(r *http.Request) auth.AuditEntry {
 	case p.Token != nil:
 		e.ActorType, e.ActorID = auth.ActorToken, p.Token.ID
 	case p.Session != nil:
-		e.ActorType, e.ActorID = auth.ActorStaff, p.Session.PersonID
+		e.ActorType, e.ActorID, e.SessionID = auth.ActorStaff, p.Session.PersonID, p.Session.ID
 	}
 	return e
 }

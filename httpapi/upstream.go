@@ -200,7 +200,7 @@ func (s *Server) addProvider(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.Accounts.AddUpstreamProvider(r.Context(), auth.AddUpstreamParams{
 		Preset: in.Preset, Name: in.Name, DisplayName: in.DisplayName, Issuer: in.Issuer, Tenant: in.Tenant, ClientID: in.ClientID,
-		ClientSecret: in.ClientSecret, Scopes: in.Scopes, TrustEmail: in.TrustEmail, WebBase: in.WebBase, APIBase: in.APIBase, Actor: s.staffActor(r),
+		ClientSecret: in.ClientSecret, Scopes: in.Scopes, TrustEmail: in.TrustEmail, WebBase: in.WebBase, APIBase: in.APIBase, Actor: s.auditActor(r),
 	})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -210,26 +210,11 @@ func (s *Server) addProvider(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeProvider(w http.ResponseWriter, r *http.Request) {
-	if err := s.Accounts.RemoveUpstreamProvider(r.Context(), r.PathValue("name"), s.staffActor(r)); err != nil {
+	if err := s.Accounts.RemoveUpstreamProvider(r.Context(), r.PathValue("name"), s.auditActor(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// staffActor is the audit actor of a JSON API call.
-func (s *Server) staffActor(r *http.Request) auth.AuditEntry {
-	info := s.requestInfo(r)
-	e := auth.AuditEntry{IP: info.IP, UserAgent: info.UserAgent}
-	switch p := principalOf(r); {
-	case p == nil:
-		e.ActorType = auth.ActorAnonymous
-	case p.Token != nil:
-		e.ActorType, e.ActorID = auth.ActorToken, p.Token.ID
-	case p.Session != nil:
-		e.ActorType, e.ActorID, e.SessionID = auth.ActorStaff, p.Session.PersonID, p.Session.ID
-	}
-	return e
 }
 
 // formActionOrigins turns provider base URLs into CSP source expressions.
