@@ -38,6 +38,10 @@ type Config struct {
 	// IdentifierCacheSize bounds the identifier → person cache (default
 	// 200,000, about 25 MB when full).
 	IdentifierCacheSize int
+	// SoleWriter says this process is the only writer of events (SQLite,
+	// whose data folder one server owns), so committed events can reach
+	// the publisher in memory instead of being read back from the store.
+	SoleWriter bool
 	// KeepRejections is how many rejected-events log entries each property
 	// keeps (default 10,000; up to a tenth more between prunes). The write key is public, so without a bound
 	// anyone could fill the disk with refused junk.
@@ -59,6 +63,8 @@ type Service struct {
 	// live holds committed rejections until the publisher puts them on the
 	// bus; see queueRejections.
 	live liveRejections
+	// handed holds committed events for the publisher (SoleWriter only).
+	handed handoff
 
 	mu      sync.Mutex
 	closed  bool
@@ -116,6 +122,7 @@ func NewService(cfg Config) *Service {
 			Cache:   identity.NewIdentifierCache(cfg.IdentifierCacheSize),
 			Persons: identity.NewPersonCache(cfg.IdentifierCacheSize / 2),
 		},
+		handed:  handoff{last: -1},
 		work:    make(chan *pending, 1024),
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
@@ -276,6 +283,9 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	}
 	if s.OnCommit != nil && len(committed) > 0 {
 		s.OnCommit(committed)
+	}
+	if s.cfg.SoleWriter && len(committed) > 0 {
+		s.handed.put(committed)
 	}
 	s.queueRejections(rejected)
 	for _, r := range results {

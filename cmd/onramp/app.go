@@ -99,6 +99,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 			return eng.inTx(ctx, func(s store) error { return fn(s) })
 		},
 		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
+		SoleWriter: eng.name == "sqlite",
 	})
 	a.events.ConnectIdentity(a.identity)
 	auth.EraseOnDelete(a.identity)
