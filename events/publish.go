@@ -114,11 +114,12 @@ const maxHandedOff = 20_000
 // handoff passes committed events from the committer to the publisher in
 // memory, so that the publisher does not read back, row by row, what the
 // committer has just written (that read-back cost a seventh of the
-// server's CPU under ingest load). It is used only where this process is
-// the one writer of events (Config.SoleWriter): there, each group carries
-// the last sequence number committed before it, and the publisher takes a
-// group only if that is exactly its cursor, so nothing can be skipped;
-// anything else (a restart, a dropped overflow) falls back to the store.
+// server's CPU under ingest load). It is used where one server owns the
+// database (Config.SoleWriter), whose sequence numbers have no gaps: each
+// group carries the last sequence number committed before it, and the
+// publisher takes a group only if that is exactly its cursor, so nothing
+// can be skipped; anything else (a restart, an overflow, events another
+// process inserted in between) falls back to the store.
 type handoff struct {
 	mu     sync.Mutex
 	groups []handedGroup
@@ -143,6 +144,11 @@ func (h *handoff) put(evs []*Event) {
 		h.groups, h.queued, h.last = nil, 0, -1
 	}
 	g := handedGroup{after: h.last, evs: evs}
+	if evs[0].Seq != h.last+1 {
+		// Another connection (the CLI) inserted events in between: they
+		// are in the store only, so the publisher must read from there.
+		g.after = -1
+	}
 	h.last = evs[len(evs)-1].Seq
 	if g.after < 0 {
 		return

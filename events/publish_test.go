@@ -234,3 +234,29 @@ func TestBusHandoffInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestBusHandoffSeesOtherWriters: events another process inserts between
+// two of the server's commits (the CLI on the same SQLite file) are not in
+// the handoff; the publisher must still deliver them, from the store.
+func TestBusHandoffSeesOtherWriters(t *testing.T) {
+	db := openDB(t, sqlite.Options{})
+	rec := &recorder{seen: map[string]int{}}
+	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
+	if err := bus.Subscribe("test", "event.", rec.handle); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true})
+	defer n.stop()
+	ingest(t, n.svc, 0, 10)
+	waitFor(t, "10 events delivered", func() bool { d, _ := rec.count(); return d == 10 })
+	// Another "process": its own service over the same file, no publisher.
+	other := newService(db, events.Config{})
+	otherCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { other.Run(otherCtx); close(done) }()
+	ingest(t, other, 10, 5)
+	cancel()
+	<-done
+	ingest(t, n.svc, 15, 10)
+	waitFor(t, "25 events delivered", func() bool { d, _ := rec.count(); return d == 25 })
+}

@@ -10,33 +10,18 @@ import (
 	"github.com/onramp-dev/onramp/events"
 )
 
-func (q *Queries) ExistingMessageIDs(ctx context.Context, propertyID string, ids []string) (map[string]bool, error) {
-	out := make(map[string]bool, len(ids))
-	err := chunk(ids, 1024, func(ids []string) error {
-		n := padded(len(ids))
-		rows, err := q.queryHot(ctx, `SELECT message_id FROM events WHERE property_id = ? AND message_id IN (`+placeholders(n)+`)`, append([]any{propertyID}, padArgs(anys(ids), 1, n)...)...)
-		if err != nil {
-			return err
-		}
-		found, err := scanStrings(rows)
-		for _, id := range found {
-			out[id] = true
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: existing message ids: %w", err)
-	}
-	return out, nil
-}
-
 const eventInsertCols = 17
 
 // InsertEvents writes events with multi-row INSERTs and numbers them: the
 // one writer makes the rowids of one statement consecutive, so the last
 // rowid tells them all.
 func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
-	return chunk(evs, 100, func(evs []*events.Event) error {
+	if q.db != nil {
+		if err := q.prepareDedupe(ctx); err != nil {
+			return err
+		}
+	}
+	return chunk(evs, hashesPerRow, func(evs []*events.Event) error {
 		args := make([]any, 0, eventInsertCols*len(evs))
 		for _, e := range evs {
 			args = append(args, e.PropertyID, e.MessageID, e.PersonID, e.Type, e.NameColumn(), e.UserID, e.AnonymousID, e.GroupID, e.PreviousID,
@@ -54,6 +39,9 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 		first := last - int64(len(evs)) + 1
 		for i, e := range evs {
 			e.Seq = first + int64(i)
+		}
+		if err := q.noteMessageHashes(ctx, evs); err != nil {
+			return err
 		}
 		return q.notePersonProperties(ctx, evs)
 	})

@@ -62,6 +62,9 @@ type DB struct {
 	// costs about as much as running it, and ingest repeats the same few
 	// statements all day. Guarded by wmu.
 	stmts map[string]*sql.Stmt
+	// dedupe is the window of recent message ids (dedupe.go). Guarded by
+	// wmu.
+	dedupe *dedupeWindow
 }
 
 // Options tune Open.
@@ -79,6 +82,9 @@ type Options struct {
 	// jump between pages; with mmap each jump is a memory access, not a
 	// system call and a copy.
 	MmapSize int64
+	// DedupeWindow is how many of the most recent events' message ids a
+	// retried message is checked against (default DefaultDedupeWindow).
+	DedupeWindow int
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -94,6 +100,9 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	if opt.MmapSize <= 0 {
 		opt.MmapSize = 1 << 30
+	}
+	if opt.DedupeWindow <= 0 {
+		opt.DedupeWindow = DefaultDedupeWindow
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data folder: %w", err)
@@ -139,7 +148,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, dedupe: newDedupeWindow(opt.DedupeWindow)}, nil
 }
 
 // Close closes the database.
@@ -263,6 +272,16 @@ type Queries struct {
 	// writer; rdb on the read pool, where they run prepared on readers.
 	db  *DB
 	rdb *DB
+	// staged holds the message hashes this transaction inserted, for the
+	// dedupe window once it commits; dedupeReady says the window has read
+	// what other connections appended (both inside InTx only).
+	staged      []recentMessage
+	stagedSums  map[uint64]int64
+	dedupeReady bool
+	// home is the database of Reader and Writer Queries, for the few
+	// operations that must run in a write transaction wherever they are
+	// called from.
+	home *DB
 }
 
 // readPrepared returns the read pool's prepared statement for query.
@@ -349,11 +368,11 @@ func (q *Queries) queryHot(ctx context.Context, query string, args ...any) (*sql
 }
 
 // Reader returns Queries on the read pool. Writes through it fail.
-func (db *DB) Reader() *Queries { return &Queries{x: db.r, rdb: db} }
+func (db *DB) Reader() *Queries { return &Queries{x: db.r, rdb: db, home: db} }
 
 // Writer returns Queries that write outside an explicit transaction (each
 // statement commits on its own).
-func (db *DB) Writer() *Queries { return &Queries{x: db.w} }
+func (db *DB) Writer() *Queries { return &Queries{x: db.w, home: db} }
 
 // InTx runs fn in one write transaction, committed if fn returns nil. The
 // transaction is BEGIN IMMEDIATE on the pinned writer connection: it takes
@@ -381,13 +400,15 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 			}
 		}
 	}()
-	if err := fn(&Queries{x: db.wconn, db: db}); err != nil {
+	q := &Queries{x: db.wconn, db: db}
+	if err := fn(q); err != nil {
 		return err
 	}
 	if _, err := db.execControl(context.WithoutCancel(ctx), "COMMIT"); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	done = true
+	db.commitDedupe(q.staged)
 	db.resetWAL(ctx)
 	return nil
 }

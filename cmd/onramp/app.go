@@ -46,7 +46,7 @@ func openEngine(ctx context.Context, cfg Config) (*engine, error) {
 	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
 		return openPostgres(ctx, cfg)
 	}
-	db, err := sqlite.Open(ctx, cfg.sqlitePath(), sqlite.Options{Synchronous: cfg.SQLiteSync})
+	db, err := sqlite.Open(ctx, cfg.sqlitePath(), sqlite.Options{Synchronous: cfg.SQLiteSync, DedupeWindow: cfg.sqliteDedupeWindow})
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,11 @@ type Config struct {
 	TrustProxy bool   `json:"trust_proxy"`
 	// SQLiteSync is SQLite's synchronous pragma: FULL (default) or NORMAL.
 	SQLiteSync string `json:"sqlite_synchronous"`
+	// SQLiteDedupeWindow is how many recent message ids SQLite dedupes
+	// retried events against, as settings give it; validate parses it into
+	// sqliteDedupeWindow (0: the engine's default).
+	SQLiteDedupeWindow string `json:"sqlite_dedupe_window"`
+	sqliteDedupeWindow int
 	// Argon2 cost of password hashes, as settings give them (empty: the
 	// OWASP defaults); validate parses them into Argon2.
 	Argon2MemoryKiB string            `json:"argon2_memory_kib"`
@@ -79,6 +84,7 @@ var settingNames = []struct{ flag, env, help string }{
 	{"log-level", "ONRAMP_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	{"log-format", "ONRAMP_LOG_FORMAT", "text or json (default text)"},
 	{"sqlite-synchronous", "ONRAMP_SQLITE_SYNCHRONOUS", "FULL (survives power loss, default) or NORMAL (survives process crashes)"},
+	{"sqlite-dedupe-window", "ONRAMP_SQLITE_DEDUPE_WINDOW", "how many of the most recent events a retried message id is recognised among on SQLite (default 1000000, about 40 MB when full)"},
 }
 
 func addConfigFlags(fs *flag.FlagSet) *configFlags {
@@ -110,7 +116,7 @@ func (cf *configFlags) load() (Config, error) {
 	targets := map[string]*string{
 		"data-dir": &cfg.DataDir, "addr": &cfg.Addr, "public-url": &cfg.PublicURL, "database-url": &cfg.DatabaseURL,
 		"nats-url": &cfg.NATSURL, "smtp-url": &cfg.SMTPURL, "smtp-from": &cfg.SMTPFrom, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat,
-		"sqlite-synchronous": &cfg.SQLiteSync, "argon2-memory-kib": &cfg.Argon2MemoryKiB, "argon2-time": &cfg.Argon2Time, "argon2-threads": &cfg.Argon2Threads,
+		"sqlite-synchronous": &cfg.SQLiteSync, "sqlite-dedupe-window": &cfg.SQLiteDedupeWindow, "argon2-memory-kib": &cfg.Argon2MemoryKiB, "argon2-time": &cfg.Argon2Time, "argon2-threads": &cfg.Argon2Threads,
 	}
 	for _, s := range settingNames {
 		if v, ok := os.LookupEnv(s.env); ok && v != "" {
@@ -181,6 +187,7 @@ func (c *Config) validate() error {
 		{"argon2-memory-kib", c.Argon2MemoryKiB, 32, func(n uint64) { c.Argon2.MemoryKiB = uint32(n) }},
 		{"argon2-time", c.Argon2Time, 32, func(n uint64) { c.Argon2.Time = uint32(n) }},
 		{"argon2-threads", c.Argon2Threads, 8, func(n uint64) { c.Argon2.Threads = uint8(n) }},
+		{"sqlite-dedupe-window", c.SQLiteDedupeWindow, 31, func(n uint64) { c.sqliteDedupeWindow = int(n) }},
 	} {
 		if f.v == "" {
 			continue
