@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -74,7 +75,8 @@ func BenchmarkIngestSQLiteRejections(b *testing.B) { benchIngestSQLite(b, 10) }
 // refused (a track call without its event name).
 func benchIngestSQLite(b *testing.B, bad int) {
 	ctx := context.Background()
-	db := openDB(b, sqlite.Options{Synchronous: os.Getenv("BENCH_SYNC")})
+	page, _ := strconv.Atoi(os.Getenv("BENCH_PAGE_SIZE"))
+	db := openDB(b, sqlite.Options{Synchronous: os.Getenv("BENCH_SYNC"), PageSize: page})
 	svc := newService(db, events.Config{})
 	run(b, svc)
 	ckCtx, stop := context.WithCancel(ctx)

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -361,12 +362,17 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 		res.newIdents = append(res.newIdents, id)
 	}
 	if len(o.Traits) > 0 {
-		merged, _, err := MergeTraits(target.Traits, o.Traits, false)
+		merged, added, err := MergeTraits(target.Traits, o.Traits, false)
 		if err != nil {
 			return "", err
 		}
-		target.Traits = merged
-		res.touch(target)
+		// Libraries repeat identify with the same traits on every page
+		// load: an unchanged person is not rewritten (each rewrite costs a
+		// row and several index pages in the commit).
+		if len(added) > 0 || !bytes.Equal(merged, target.Traits) {
+			target.Traits = merged
+			res.touch(target)
+		}
 	}
 	// Last seen is kept to the minute: writing the person row for every
 	// event would cost more than the event itself.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -503,5 +504,27 @@ func TestIdentityConcurrentRequestsMakeOnePerson(t *testing.T) {
 	}
 	if n := w.eventCount(); n != 20 {
 		t.Errorf("events = %d, want 20", n)
+	}
+}
+
+// TestRepeatedIdentifyLeavesPersonAlone: libraries send identify with the
+// same traits on every page load. Only a change rewrites the person (its
+// updated_at moves with every rewrite: the test clock steps on each read).
+func TestRepeatedIdentifyLeavesPersonAlone(t *testing.T) {
+	w := newWorld(t)
+	ident := func(id, traits string) string {
+		return `{"type":"identify","userId":"u-rep","messageId":"` + id + `","timestamp":"2024-05-01T09:00:00Z","traits":` + traits + `}`
+	}
+	w.send(batch(ident("i1", `{"plan":"trial","name":"Ada"}`)))
+	owner := w.rootOf("i1")
+	first := w.profile(owner).Person.UpdatedAt
+	w.send(batch(ident("i2", `{"name":"Ada","plan":"trial"}`)))
+	if got := w.profile(owner).Person.UpdatedAt; !got.Equal(first) {
+		t.Fatalf("identify with the same traits rewrote the person (updated_at %v → %v)", first, got)
+	}
+	w.send(batch(ident("i3", `{"plan":"team"}`)))
+	p := w.profile(owner).Person
+	if p.UpdatedAt.Equal(first) || !strings.Contains(string(p.Traits), `"plan":"team"`) {
+		t.Fatalf("a changed trait was not written: %s, updated_at %v", p.Traits, p.UpdatedAt)
 	}
 }

@@ -85,6 +85,9 @@ type Options struct {
 	// DedupeWindow is how many of the most recent events' message ids a
 	// retried message is checked against (default DefaultDedupeWindow).
 	DedupeWindow int
+	// PageSize is the page size of a database file created by Open
+	// (default 4096); an existing file keeps its own.
+	PageSize int
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -107,7 +110,10 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data folder: %w", err)
 	}
-	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
+	if opt.PageSize <= 0 {
+		opt.PageSize = 4096
+	}
+	pragmas := []string{"page_size(" + strconv.Itoa(opt.PageSize) + ")", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range append(pragmas, extra...) {
