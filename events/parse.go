@@ -134,7 +134,7 @@ func unquote(raw json.RawMessage, s *string) error {
 		*s = string(raw[1 : len(raw)-1])
 		return nil
 	}
-	return json.Unmarshal(raw, s)
+	return gojson.Unmarshal(raw, s)
 }
 
 // typeErrorText explains a JSON value of the wrong kind without naming our
@@ -376,7 +376,7 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 	add(identity.AnonymousID, e.AnonymousID)
 	if typ == TypeIdentify && len(e.Traits) > 0 {
 		var f identityFields
-		if json.Unmarshal(e.Traits, &f) == nil {
+		if gojson.Unmarshal(e.Traits, &f) == nil {
 			add(identity.Email, plainString(f.Email))
 			add(identity.Phone, plainString(f.Phone))
 		}
@@ -385,7 +385,7 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 	e.IP = env.IP
 	if len(e.Context) > 0 && (bytes.Contains(e.Context, []byte(`"traits"`)) || bytes.Contains(e.Context, []byte(`"externalIds"`)) || bytes.Contains(e.Context, []byte(`"ip"`))) {
 		var c contextFields
-		if json.Unmarshal(e.Context, &c) == nil {
+		if gojson.Unmarshal(e.Context, &c) == nil {
 			if c.Traits != nil {
 				add(identity.Email, plainString(c.Traits.Email))
 				add(identity.Phone, plainString(c.Traits.Phone))
