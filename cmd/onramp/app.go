@@ -57,7 +57,8 @@ func openEngine(ctx context.Context, cfg Config) (*engine, error) {
 		},
 		migrate: db.Migrate, ping: db.Ping, close: db.Close, isRetryable: sqlite.IsRetryable,
 		background: func(ctx context.Context, log *slog.Logger) {
-			db.RunCheckpointer(ctx, time.Second, log)
+			// Often, so that the writer's WAL reset finds little left to copy.
+			db.RunCheckpointer(ctx, 200*time.Millisecond, log)
 		},
 	}, nil
 }
