@@ -120,6 +120,10 @@ type Store interface {
 	CreatePersons(ctx context.Context, ps []*Person) error
 	// UpdatePersons writes traits, timestamps, MergedInto and RootID.
 	UpdatePersons(ctx context.Context, ps []*Person) error
+	// TouchPersons writes only UpdatedAt and LastSeenAt: most person writes
+	// at ingest are a newer "last seen", and leaving the other columns out
+	// spares their indexes and triggers.
+	TouchPersons(ctx context.Context, ps []*Person) error
 	AddIdentifiers(ctx context.Context, ids []*Identifier) error
 	// SetVerified marks the stored identifiers among keys as proven by their
 	// owner (an email code redeemed, a sign-in). Unknown keys are ignored.

@@ -49,14 +49,16 @@ const lastSeenGranularity = time.Minute
 // resolution is the working state of one Resolve call: what was loaded and
 // what must be written.
 type resolution struct {
-	st        Store
-	cache     *IdentifierCache
-	pcache    *PersonCache // nil when the store cannot vouch for it
-	now       time.Time
-	idents    map[Key]*Identifier
-	persons   map[string]*Person
-	created   []*Person
-	dirty     map[string]*Person
+	st      Store
+	cache   *IdentifierCache
+	pcache  *PersonCache // nil when the store cannot vouch for it
+	now     time.Time
+	idents  map[Key]*Identifier
+	persons map[string]*Person
+	created []*Person
+	dirty   map[string]*Person
+	// seen holds persons whose only change is a newer last seen.
+	seen      map[string]*Person
 	newIdents []*Identifier
 	merges    []*Merge
 	conflicts []*Conflict
@@ -85,6 +87,7 @@ func (r Resolver) Resolve(ctx context.Context, st Store, obs []Observation) ([]s
 		idents:  map[Key]*Identifier{},
 		persons: map[string]*Person{},
 		dirty:   map[string]*Person{},
+		seen:    map[string]*Person{},
 	}
 	if err := res.load(ctx, obs); err != nil {
 		return nil, err
@@ -378,7 +381,7 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 	// event would cost more than the event itself.
 	if o.At.After(target.LastSeenAt.Add(lastSeenGranularity)) {
 		target.LastSeenAt = o.At
-		res.touch(target)
+		res.touchSeen(target)
 	}
 	// The event belongs to the owner of its strongest identifier, so that an
 	// unmerge later gives each person back exactly their events.
@@ -418,6 +421,15 @@ func (res *resolution) touch(p *Person) {
 	p.UpdatedAt = res.now
 	if !slices.Contains(res.created, p) {
 		res.dirty[p.ID] = p
+		delete(res.seen, p.ID)
+	}
+}
+
+// touchSeen records a newer last seen, unless p is written whole anyway.
+func (res *resolution) touchSeen(p *Person) {
+	p.UpdatedAt = res.now
+	if res.dirty[p.ID] == nil && !slices.Contains(res.created, p) {
+		res.seen[p.ID] = p
 	}
 }
 
@@ -482,6 +494,16 @@ func (res *resolution) flush(ctx context.Context) error {
 		sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
 		if err := res.st.UpdatePersons(ctx, ps); err != nil {
 			return fmt.Errorf("identity: update persons: %w", err)
+		}
+	}
+	if len(res.seen) > 0 {
+		ps := make([]*Person, 0, len(res.seen))
+		for _, p := range res.seen {
+			ps = append(ps, p)
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+		if err := res.st.TouchPersons(ctx, ps); err != nil {
+			return fmt.Errorf("identity: touch persons: %w", err)
 		}
 	}
 	if len(res.newIdents) > 0 {

@@ -142,6 +142,23 @@ func (q *Queries) UpdatePersons(ctx context.Context, ps []*identity.Person) erro
 	return nil
 }
 
+func (q *Queries) TouchPersons(ctx context.Context, ps []*identity.Person) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	ids, updated, seen := make([]string, len(ps)), make([]pgtype.Timestamptz, len(ps)), make([]pgtype.Timestamptz, len(ps))
+	for i, p := range ps {
+		ids[i], updated[i], seen[i] = p.ID, ts(p.UpdatedAt), ts(p.LastSeenAt)
+	}
+	_, err := q.x.Exec(ctx, `UPDATE persons p SET updated_at = u.updated_at, last_seen_at = u.last_seen_at
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(id, updated_at, last_seen_at)
+		WHERE p.id = u.id`, ids, updated, seen)
+	if err != nil {
+		return fmt.Errorf("postgres: touch persons: %w", err)
+	}
+	return nil
+}
+
 func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier) error {
 	if len(ids) == 0 {
 		return nil

@@ -126,6 +126,23 @@ func (q *Queries) UpdatePersons(ctx context.Context, ps []*identity.Person) erro
 	})
 }
 
+func (q *Queries) TouchPersons(ctx context.Context, ps []*identity.Person) error {
+	return chunk(ps, 256, func(ps []*identity.Person) error {
+		n := padded(len(ps))
+		args := make([]any, 0, 3*n)
+		for _, p := range ps {
+			args = append(args, p.ID, micros(p.UpdatedAt), micros(p.LastSeenAt))
+		}
+		args = padArgs(args, 3, n)
+		_, err := q.execHot(ctx, `UPDATE persons SET updated_at = v.column2, last_seen_at = v.column3
+			FROM (VALUES `+rowsOf(n, 3)+`) AS v WHERE persons.id = v.column1`, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: touch persons: %w", err)
+		}
+		return nil
+	})
+}
+
 func (q *Queries) AddIdentifiers(ctx context.Context, ids []*identity.Identifier) error {
 	return chunk(ids, 200, func(ids []*identity.Identifier) error {
 		args := make([]any, 0, 5*len(ids))

@@ -140,6 +140,23 @@ var personTests = []test{
 		must(t, err)
 		samePerson(t, got[0], a)
 	}},
+	{"Person/Touch", func(t *testing.T, e *env) {
+		a, b := person("per_a", `{"x": 1}`, at(0)), person("per_b", `{"y": 2}`, at(0))
+		e.createPersons(t, a, b)
+		// Only the timestamps are written: the other fields of the values
+		// passed in are ignored.
+		stale := *a
+		stale.Traits, stale.UserID, stale.RootID = json.RawMessage(`{"ignored": true}`), "ignored", "per_b"
+		stale.UpdatedAt, stale.LastSeenAt = at(time.Hour+1234), at(2*time.Hour+5678)
+		e.tx(t, func(s Store) error { return s.TouchPersons(e.ctx, []*identity.Person{&stale}) })
+		got, err := e.Reader().PersonsByID(e.ctx, []string{"per_a", "per_b"})
+		must(t, err)
+		m := byID(got)
+		a.UpdatedAt, a.LastSeenAt = stale.UpdatedAt, stale.LastSeenAt
+		samePerson(t, m["per_a"], a)
+		samePerson(t, m["per_b"], b)
+		e.tx(t, func(s Store) error { return s.TouchPersons(e.ctx, nil) })
+	}},
 	{"Person/RootsAndCount", func(t *testing.T, e *env) {
 		e.createPersons(t, person("per_1", "", at(0)), person("per_2", "", at(0)), person("per_3", "", at(0)), person("per_4", "", at(0)))
 		r := e.Reader()
