@@ -67,12 +67,15 @@ type dedupeWindow struct {
 	bySum map[uint64]int64
 	// ring holds the window's entries in seq order, oldest at head, for
 	// eviction.
-	ring       []recentMessage
-	head, n    int
-	loaded     bool
-	through    int64 // the highest seq whose message_hashes row the window has read
-	sinceTrim  int
+	ring   []recentMessage
+	head   int
+	loaded bool
+	// through is the highest seq whose message_hashes row the window has
+	// read; oldestKept the oldest seq it still holds once full; sinceTrim
+	// counts the entries added since message_hashes was last trimmed.
+	through    int64
 	oldestKept int64
+	sinceTrim  int
 }
 
 func newDedupeWindow(size int) *dedupeWindow {
@@ -82,7 +85,6 @@ func newDedupeWindow(size int) *dedupeWindow {
 func (w *dedupeWindow) add(m recentMessage) {
 	if len(w.ring) < w.size {
 		w.ring = append(w.ring, m)
-		w.n++
 	} else {
 		old := w.ring[w.head]
 		if w.bySum[old.sum] == old.seq {
@@ -105,7 +107,7 @@ func (w *dedupeWindow) addRow(firstSeq int64, packed []byte) {
 	w.through = max(w.through, firstSeq+int64(len(packed)/8)-1)
 }
 
-// catchUp brings the window up to date inside a write transaction: on
+// catchUpDedupe brings the window up to date inside a write transaction: on
 // first use it loads the newest rows of message_hashes (and hashes the
 // events written before that table existed); later it reads the rows
 // other connections appended since. With the write lock held, nothing can
