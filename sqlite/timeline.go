@@ -172,21 +172,18 @@ func unescapeJSONString(s string) (v, rest string, ok bool) {
 	return "", "", false
 }
 
-// timelineRead runs a timeline query packed, and plainly when a row of the
-// packed answer cannot be read back exactly.
+// timelineRead runs a timeline query packed, and plainly when the packed
+// answer cannot be read back exactly: a row unpackEvent refuses, or an
+// error of the packed query itself (json_array refuses a BLOB, which the
+// plain read takes for a string). The plain read's answer, error or not,
+// is then the answer, as it was before the packed read.
 func (q *Queries) timelineRead(ctx context.Context, query func(cols string) string, args []any) ([]*events.Event, error) {
-	rows, err := q.queryHot(ctx, query(packedEventCols), args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: timeline: %w", err)
+	if rows, err := q.queryHot(ctx, query(packedEventCols), args...); err == nil {
+		if evs, ok, err := scanPacked(rows); err == nil && ok {
+			return evs, nil
+		}
 	}
-	evs, ok, err := scanPacked(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: timeline: %w", err)
-	}
-	if ok {
-		return evs, nil
-	}
-	rows, err = q.queryHot(ctx, query(eventCols), args...)
+	rows, err := q.queryHot(ctx, query(eventCols), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: timeline: %w", err)
 	}

@@ -114,3 +114,61 @@ func TestPackedTimelineReadsWhatPlainReads(t *testing.T) {
 		t.Fatalf("%d of 5 reads fell back to the plain read; unpackEvent should undo every escape SQLite writes", fellBack)
 	}
 }
+
+// TestPackedTimelineFallsBack: rows the packed read cannot give back
+// exactly (a BLOB json_array refuses, a REAL where an integer belongs) are
+// read the plain way, with the plain read's answer or error.
+func TestPackedTimelineFallsBack(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "tl.db"), Options{Synchronous: "OFF"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := []*events.Event{
+		{PropertyID: "prp_1", MessageID: "m1", PersonID: "per_blob", Type: events.TypeTrack, Event: "e", Timestamp: time.UnixMicro(10).UTC(), ReceivedAt: time.UnixMicro(11).UTC()},
+		{PropertyID: "prp_1", MessageID: "m2", PersonID: "per_real", Type: events.TypeTrack, Event: "e", Timestamp: time.UnixMicro(10).UTC(), ReceivedAt: time.UnixMicro(11).UTC()},
+	}
+	if err := db.InTx(ctx, func(q *Queries) error { return q.InsertEvents(ctx, evs) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`UPDATE events SET user_id = CAST('u-blob' AS BLOB) WHERE message_id = 'm1'`,
+		`UPDATE events SET original_ts = 1.5 WHERE message_id = 'm2'`,
+	} {
+		if _, err := db.w.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := db.Reader()
+	for _, c := range []struct {
+		person  string
+		wantErr bool
+	}{{"per_blob", false}, {"per_real", true}} {
+		tq := events.TimelineQuery{PersonIDs: []string{c.person}, Limit: 10}
+		query, args := timelineSQL(tq)
+		rows, err := q.queryHot(ctx, query(eventCols), args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, plainErr := scanEvents(rows)
+		if rows, err := q.queryHot(ctx, query(packedEventCols), args...); err == nil {
+			if _, ok, err := scanPacked(rows); err == nil && ok {
+				t.Fatalf("%s: the packed read took the row; the test does not reach the fallback", c.person)
+			}
+		}
+		got, err := q.Timeline(ctx, tq)
+		if (err != nil) != c.wantErr || (plainErr != nil) != c.wantErr {
+			t.Fatalf("%s: Timeline error %v, plain read error %v; want an error: %v", c.person, err, plainErr, c.wantErr)
+		}
+		if !reflect.DeepEqual(got, plain) {
+			t.Fatalf("%s: Timeline %+v, plain read %+v", c.person, got, plain)
+		}
+		if c.person == "per_blob" && (len(got) != 1 || got[0].UserID != "u-blob") {
+			t.Fatalf("blob user id read as %+v", got)
+		}
+	}
+}
