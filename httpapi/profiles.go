@@ -72,6 +72,11 @@ func (s *Server) profileEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, onramp.Errorf(onramp.EINVALID, "The profile must be named type:value, such as user_id:42 or email:ada@example.com."))
 		return
 	}
+	// The reads of a timeline are short, indexed and bounded (at most 1,000
+	// events a person): they run to the end even if the client goes away.
+	// A context that can be cancelled costs each query two goroutines
+	// (database/sql's and the driver's watchers of ctx.Done).
+	r = r.WithContext(context.WithoutCancel(r.Context()))
 	tl, err := s.Identity.TimelineOfKey(r.Context(), identity.Key{Type: typ, Value: value})
 	if err != nil {
 		s.writeError(w, r, err)

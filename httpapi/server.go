@@ -94,6 +94,9 @@ type Server struct {
 	// sdkGz is the SDK compressed once, on first request.
 	sdkOnce sync.Once
 	sdkGz   []byte
+	// timelineBufs holds the *[]byte buffers timeline pages are encoded
+	// into (writeTimeline).
+	timelineBufs sync.Pool
 }
 
 // New returns a Server with every route registered.

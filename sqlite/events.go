@@ -112,10 +112,17 @@ func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
 // event of those persons and sort them: fine for a visitor with twenty
 // events, not for a customer with a hundred thousand.
 func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
-	persons := dedupeStrings(tq.PersonIDs)
-	if len(persons) == 0 {
+	if len(tq.PersonIDs) == 0 {
 		return nil, nil
 	}
+	query, args := timelineSQL(tq)
+	return q.timelineRead(ctx, query, args)
+}
+
+// timelineSQL is the Timeline query, as a function of the columns it
+// returns (packed or plain, timelineRead), and its arguments.
+func timelineSQL(tq events.TimelineQuery) (query func(cols string) string, args []any) {
+	persons := dedupeStrings(tq.PersonIDs)
 	var filter []string
 	var fargs []any
 	if len(tq.Types) > 0 {
@@ -142,25 +149,25 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 		filter = append(filter, `(ts, seq) < (?, ?)`)
 		fargs = append(fargs, micros(tq.Before.Timestamp), tq.Before.Seq)
 	}
-	one := `SELECT ` + eventCols + ` FROM events WHERE ` + strings.Join(append([]string{"person_id = ?"}, filter...), " AND ") + ` ORDER BY ts DESC, seq DESC LIMIT ?`
-	var query string
-	var args []any
+	where := strings.Join(append([]string{"person_id = ?"}, filter...), " AND ")
+	one := func(cols string) string {
+		return `SELECT ` + cols + ` FROM events WHERE ` + where + ` ORDER BY ts DESC, seq DESC LIMIT ?`
+	}
 	if len(persons) == 1 {
 		query, args = one, append(append([]any{persons[0]}, fargs...), tq.Limit)
 	} else {
 		parts := make([]string, len(persons))
 		for i, p := range persons {
-			parts[i] = `SELECT * FROM (` + one + `)`
+			parts[i] = `SELECT * FROM (` + one(eventCols) + `)`
 			args = append(append(append(args, p), fargs...), tq.Limit)
 		}
-		query = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+		union := strings.Join(parts, " UNION ALL ")
+		query = func(cols string) string {
+			return `SELECT ` + cols + ` FROM (` + union + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+		}
 		args = append(args, tq.Limit)
 	}
-	rows, err := q.queryHot(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: timeline: %w", err)
-	}
-	return scanEvents(rows)
+	return query, args
 }
 
 func dedupeStrings(in []string) []string {
