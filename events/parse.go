@@ -347,7 +347,10 @@ func Parse(raw json.RawMessage, index int, forcedType string, env Envelope) (*Pa
 	if sent.IsZero() {
 		sent = env.BatchSentAt
 	}
-	e.OriginalTimestamp, e.SentAt = orig, sent
+	// Stored to the microsecond in UTC, as Timestamp below: the event as
+	// parsed is what the bus publishes first, and it must be the event a
+	// later read of the store returns.
+	e.OriginalTimestamp, e.SentAt = orig.UTC().Truncate(time.Microsecond), sent.UTC().Truncate(time.Microsecond)
 	switch {
 	case orig.IsZero():
 		e.Timestamp = env.ReceivedAt

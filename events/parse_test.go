@@ -123,7 +123,8 @@ func TestParseTimestamps(t *testing.T) {
 			name:     "nanoseconds are cut to microseconds",
 			msg:      `{"type":"track","event":"x","anonymousId":"a","timestamp":"2024-05-01T10:00:00.123456789Z"}`,
 			want:     "2024-05-01T10:00:00.123456Z",
-			wantOrig: "2024-05-01T10:00:00.123456789Z",
+			wantOrig: "2024-05-01T10:00:00.123456Z", // as stored: the bus publishes this event before any read
+
 		},
 		{
 			name:     "a timestamp up to 24 hours ahead is accepted",

@@ -157,9 +157,10 @@ func (h *handoff) put(evs []*Event) {
 	h.queued += len(evs)
 }
 
-// take returns the queued events that follow cur without a gap, or nil if
-// the next events must come from the store.
-func (h *handoff) take(cur int64) []*Event {
+// take returns the queued events that follow cur without a gap, whole
+// groups until it holds at least limit events, or nil if the next events
+// must come from the store.
+func (h *handoff) take(cur int64, limit int) []*Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	// Groups the store read already covered.
@@ -168,7 +169,7 @@ func (h *handoff) take(cur int64) []*Event {
 		h.groups = h.groups[1:]
 	}
 	var out []*Event
-	for len(h.groups) > 0 && h.groups[0].after == cur {
+	for len(h.groups) > 0 && h.groups[0].after == cur && len(out) < limit {
 		g := h.groups[0]
 		out = append(out, g.evs...)
 		cur = g.evs[len(g.evs)-1].Seq
@@ -239,7 +240,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			continue
 		}
 		for {
-			evs := p.svc.handed.take(cur)
+			evs := p.svc.handed.take(cur, p.Batch)
 			if evs == nil {
 				evs, err = st.EventsAfter(ctx, cur, p.Batch)
 				if err != nil {

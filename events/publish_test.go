@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,7 +209,8 @@ func TestBusHandoffInOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true})
+	reads := &countingReads{Store: db.Reader()}
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, Read: reads})
 	defer n.stop()
 	const clients, each = 8, 30
 	var wg sync.WaitGroup
@@ -233,6 +235,22 @@ func TestBusHandoffInOrder(t *testing.T) {
 			t.Fatalf("message %d has seq %d, want %d: the handoff skipped, repeated or reordered", i, s, i+1)
 		}
 	}
+	// The handoff was used: the store was read for the first group and
+	// after overflows, not for every group (240 requests).
+	if r := reads.eventsAfter.Load(); r > 60 {
+		t.Errorf("the publisher read the store %d times for %d requests: the handoff is not used", r, clients*each)
+	}
+}
+
+// countingReads counts the publisher's reads of committed events.
+type countingReads struct {
+	events.Store
+	eventsAfter atomic.Int64
+}
+
+func (c *countingReads) EventsAfter(ctx context.Context, seq int64, limit int) ([]*events.Event, error) {
+	c.eventsAfter.Add(1)
+	return c.Store.EventsAfter(ctx, seq, limit)
 }
 
 // TestBusHandoffSeesOtherWriters: events another process inserts between
@@ -259,4 +277,47 @@ func TestBusHandoffSeesOtherWriters(t *testing.T) {
 	<-done
 	ingest(t, n.svc, 15, 10)
 	waitFor(t, "25 events delivered", func() bool { d, _ := rec.count(); return d == 25 })
+}
+
+// TestBusHandoffPayloadIsWhatTheStoreHolds: the handoff publishes the event
+// as parsed, a store read (fallback, restart, redelivery) as stored; they
+// must be the same bytes (nanoseconds and time zones included).
+func TestBusHandoffPayloadIsWhatTheStoreHolds(t *testing.T) {
+	db := openDB(t, sqlite.Options{})
+	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
+	var mu sync.Mutex
+	got := map[int64][]byte{}
+	if err := bus.Subscribe("test", "event.", func(_ context.Context, m onramp.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[m.Seq] = m.Payload
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true})
+	defer n.stop()
+	ingest(t, n.svc, 0, 1) // the first group always comes from the store
+	waitFor(t, "first", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	b, err := events.DecodeBody([]byte(`{"batch":[{"type":"track","event":"E","anonymousId":"a1","messageId":"ns","timestamp":"2024-05-01T09:00:00.123456789Z","sentAt":"2024-05-01T09:00:01.987654321+02:00"}]}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.svc.Ingest(context.Background(), events.IngestParams{Batch: b, Envelope: events.Envelope{PropertyID: "prp_1", ReceivedAt: time.Now().UTC().Truncate(time.Microsecond)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "second", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	stored, err := db.Reader().EventsAfter(context.Background(), 1, 10)
+	if err != nil || len(stored) != 1 {
+		t.Fatal(stored, err)
+	}
+	want, _ := events.Message(stored[0])
+	mu.Lock()
+	defer mu.Unlock()
+	if string(got[2]) != string(want.Payload) {
+		var a, b map[string]any
+		_ = json.Unmarshal(got[2], &a)
+		_ = json.Unmarshal(want.Payload, &b)
+		t.Errorf("handed off:\n %v\nstore read:\n %v", a, b)
+	}
 }

@@ -29,10 +29,13 @@ func openDB(tb testing.TB, opt sqlite.Options) *sqlite.DB {
 }
 
 // newService wires an events Service over db as cmd/onramp does; cfg
-// supplies the optional settings (Bus defaults to a fresh in-process bus).
+// supplies the optional settings (Bus defaults to a fresh in-process bus,
+// Read to the database's readers).
 func newService(db *sqlite.DB, cfg events.Config) *events.Service {
 	log := slog.New(slog.DiscardHandler)
-	cfg.Read = db.Reader()
+	if cfg.Read == nil {
+		cfg.Read = db.Reader()
+	}
 	cfg.InTx = func(ctx context.Context, fn func(events.Store) error) error {
 		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}

@@ -365,14 +365,14 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 		res.newIdents = append(res.newIdents, id)
 	}
 	if len(o.Traits) > 0 {
-		merged, added, err := MergeTraits(target.Traits, o.Traits, false)
+		merged, changed, err := MergeTraits(target.Traits, o.Traits, false)
 		if err != nil {
 			return "", err
 		}
 		// Libraries repeat identify with the same traits on every page
 		// load: an unchanged person is not rewritten (each rewrite costs a
 		// row and several index pages in the commit).
-		if len(added) > 0 || !bytes.Equal(merged, target.Traits) {
+		if len(changed) > 0 {
 			target.Traits = merged
 			res.touch(target)
 		}
@@ -525,10 +525,25 @@ func (res *resolution) flush(ctx context.Context) error {
 	return nil
 }
 
+// sameJSON reports whether two JSON values are the same text once
+// compacted. A value that does not compact is never the same.
+func sameJSON(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
 // MergeTraits merges the top-level keys of src into dst. With onlyMissing,
 // keys dst already has are kept (a merge must not overwrite what the known
 // person told us); otherwise src wins (a newer identify call). It returns
-// the keys it added.
+// the keys it added or gave a different value, compared as compact JSON
+// (PostgreSQL hands stored traits back in its own spacing and key order,
+// so comparing whole documents would see a change in every identify).
 func MergeTraits(dst, src json.RawMessage, onlyMissing bool) (json.RawMessage, []string, error) {
 	var d, s map[string]json.RawMessage
 	if len(dst) > 0 {
@@ -547,10 +562,11 @@ func MergeTraits(dst, src json.RawMessage, onlyMissing bool) (json.RawMessage, [
 	}
 	var added []string
 	for k, v := range s {
-		if _, ok := d[k]; ok && onlyMissing {
+		old, ok := d[k]
+		if ok && onlyMissing {
 			continue
 		}
-		if _, ok := d[k]; !ok {
+		if !ok || !sameJSON(old, v) {
 			added = append(added, k)
 		}
 		d[k] = v

@@ -35,8 +35,8 @@ import (
 // forever.
 
 // DefaultDedupeWindow is how many recent message ids SQLite dedupes
-// against unless Options.DedupeWindow says otherwise (about 40 MB of
-// memory when full).
+// against unless Options.DedupeWindow says otherwise (about 55 MB of
+// memory when full: the map does not shrink as ids turn over).
 const DefaultDedupeWindow = 1_000_000
 
 // hashesPerRow is how many events one message_hashes row covers.
@@ -113,18 +113,24 @@ func (w *dedupeWindow) addRow(firstSeq int64, packed []byte) {
 // other connections appended since. With the write lock held, nothing can
 // be appended between this read and the transaction's own inserts.
 func (q *Queries) catchUpDedupe(ctx context.Context) (*dedupeWindow, error) {
-	w := q.db.dedupe
 	if q.dedupeReady {
-		return w, nil
+		return q.window(), nil
 	}
-	q.dedupeReady = true
+	w := q.db.dedupe
 	if !w.loaded {
-		if err := q.loadDedupe(ctx, w); err != nil {
+		// Loaded into a fresh window that replaces the shared one only
+		// when this transaction commits (InTx): a failed load or a rolled
+		// back backfill leaves nothing half-read behind.
+		nw := newDedupeWindow(w.size)
+		if err := q.loadDedupe(ctx, nw); err != nil {
 			return nil, fmt.Errorf("sqlite: load dedupe window: %w", err)
 		}
-		w.loaded = true
-		return w, nil
+		nw.loaded = true
+		q.loadedWindow = nw
+		q.dedupeReady = true
+		return nw, nil
 	}
+	q.dedupeReady = true
 	rows, err := q.queryHot(ctx, `SELECT first_seq, hashes FROM message_hashes WHERE first_seq > ? ORDER BY first_seq`, w.through)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: dedupe catch-up: %w", err)
@@ -138,7 +144,10 @@ func (q *Queries) catchUpDedupe(ctx context.Context) (*dedupeWindow, error) {
 		}
 		w.addRow(first, packed)
 	}
-	return w, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: dedupe catch-up: %w", err)
+	}
+	return w, nil
 }
 
 func (q *Queries) loadDedupe(ctx context.Context, w *dedupeWindow) error {
@@ -238,7 +247,12 @@ func (q *Queries) ExistingMessageIDs(ctx context.Context, propertyID string, ids
 	// Hits are retries, rare: each is confirmed against the event it names.
 	bySeq := map[int64]string{}
 	for _, id := range ids {
-		if seq, ok := w.bySum[messageSum(propertyID, id)]; ok {
+		sum := messageSum(propertyID, id)
+		// This transaction's own inserts are not in the window until it
+		// commits, but a query inside it must see them, as it would a row.
+		if seq, ok := q.stagedSums[sum]; ok {
+			bySeq[seq] = id
+		} else if seq, ok := w.bySum[sum]; ok {
 			bySeq[seq] = id
 		}
 	}
@@ -323,7 +337,7 @@ func (q *Queries) refuseRepeat(ctx context.Context, sum uint64, e *events.Event)
 	}
 	seq, hit := q.stagedSums[sum]
 	if !hit {
-		seq, hit = q.db.dedupe.bySum[sum]
+		seq, hit = q.window().bySum[sum]
 	}
 	q.stagedSums[sum] = e.Seq
 	if !hit {
@@ -344,7 +358,10 @@ func (q *Queries) refuseRepeat(ctx context.Context, sum uint64, e *events.Event)
 
 // commitDedupe moves a committed transaction's staged hashes into the
 // window. The caller holds wmu.
-func (db *DB) commitDedupe(staged []recentMessage) {
+func (db *DB) commitDedupe(loaded *dedupeWindow, staged []recentMessage) {
+	if loaded != nil {
+		db.dedupe = loaded
+	}
 	w := db.dedupe
 	if len(staged) == 0 || !w.loaded {
 		// Not loaded yet: the first catch-up reads them from the table.
@@ -381,4 +398,13 @@ func (q *Queries) trimDedupe(ctx context.Context, w *dedupeWindow) error {
 		return fmt.Errorf("sqlite: trim message hashes: %w", err)
 	}
 	return nil
+}
+
+// window is the window this transaction works with: the one it loaded, if
+// it did, else the shared one.
+func (q *Queries) window() *dedupeWindow {
+	if q.loadedWindow != nil {
+		return q.loadedWindow
+	}
+	return q.db.dedupe
 }

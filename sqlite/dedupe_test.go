@@ -154,3 +154,65 @@ func rawCount(t *testing.T, path, query string) int {
 	}
 	return n
 }
+
+// TestDedupeWindowFailedLoadLeavesNothingBehind: a load of the window that
+// fails half-way must leave nothing in the shared window (a second load
+// would add the same ids again, and evicting the copies would later drop
+// ids the window should still hold).
+func TestDedupeWindowFailedLoadLeavesNothingBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	evs := storetest.FakeEvents(300, 20, "prp_a")
+	db := openDedupeDB(t, path, 300)
+	insert(t, db, evs[:200])
+	db.Close()
+	// Events 101..200 lack their row (as events from before the table do),
+	// and the backfill insert fails once.
+	rawSQL(t, path, `DELETE FROM message_hashes WHERE first_seq = 101`,
+		`CREATE TRIGGER fail_hashes BEFORE INSERT ON message_hashes BEGIN SELECT RAISE(ABORT, 'injected'); END`)
+	db = openDedupeDB(t, path, 300)
+	err := db.InTx(context.Background(), func(q *sqlite.Queries) error {
+		_, err := q.ExistingMessageIDs(context.Background(), "prp_a", []string{"x"})
+		return err
+	})
+	if err == nil {
+		t.Fatal("load did not fail")
+	}
+	rawSQL(t, path, `DROP TRIGGER fail_hashes`)
+	if n := known(t, db, "prp_a", evs[:200]); n != 200 {
+		t.Fatalf("after the retried load the window knows %d of 200", n)
+	}
+	insert(t, db, evs[200:300])
+	// A window of 300 holds all 300 events.
+	if n := known(t, db, "prp_a", evs); n != 300 {
+		t.Fatalf("window of 300 knows %d of the 300 events inserted", n)
+	}
+}
+
+// TestDedupeWindowRolledBackLoadIsRedone: the first transaction after an
+// upgrade hashes the old events and writes their rows; if it rolls back,
+// the next one must do it again, or after a restart those events would
+// never be hashed.
+func TestDedupeWindowRolledBackLoadIsRedone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	evs := storetest.FakeEvents(300, 20, "prp_a")
+	db := openDedupeDB(t, path, 10_000)
+	insert(t, db, evs[:200])
+	db.Close()
+	rawSQL(t, path, `DELETE FROM message_hashes`) // events from before the table
+	db = openDedupeDB(t, path, 10_000)
+	_ = db.InTx(context.Background(), func(q *sqlite.Queries) error {
+		if _, err := q.ExistingMessageIDs(context.Background(), "prp_a", []string{"x"}); err != nil {
+			return err
+		}
+		return context.Canceled // any failure of the first ingest group
+	})
+	insert(t, db, evs[200:300])
+	if n := known(t, db, "prp_a", evs); n != 300 {
+		t.Fatalf("before restart the window knows %d of 300", n)
+	}
+	db.Close()
+	db = openDedupeDB(t, path, 10_000)
+	if n := known(t, db, "prp_a", evs); n != 300 {
+		t.Fatalf("after restart the window knows %d of 300", n)
+	}
+}

@@ -95,6 +95,9 @@ type Options struct {
 	PageSize int
 }
 
+// busyTimeoutMS is how long a connection waits for another one's lock.
+const busyTimeoutMS = 10000
+
 // Open opens (creating if needed) the database file at path.
 func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if opt.Synchronous == "" {
@@ -118,7 +121,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if opt.PageSize <= 0 {
 		opt.PageSize = 4096
 	}
-	pragmas := []string{"page_size(" + strconv.Itoa(opt.PageSize) + ")", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
+	pragmas := []string{"page_size(" + strconv.Itoa(opt.PageSize) + ")", "busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range append(pragmas, extra...) {
@@ -300,6 +303,9 @@ type Queries struct {
 	staged      []recentMessage
 	stagedSums  map[uint64]int64
 	dedupeReady bool
+	// loadedWindow is the window this transaction loaded, installed on
+	// commit.
+	loadedWindow *dedupeWindow
 	// home is the database of Reader and Writer Queries, for the few
 	// operations that must run in a write transaction wherever they are
 	// called from.
@@ -430,7 +436,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	done = true
-	db.commitDedupe(q.staged)
+	db.commitDedupe(q.loadedWindow, q.staged)
 	db.resetWAL(ctx)
 	return nil
 }
@@ -460,8 +466,9 @@ func (db *DB) execControl(ctx context.Context, query string) (sql.Result, error)
 // ingest at 10,000 events/s went from 110–170 ms to 36–80 ms in most
 // runs); journal_size_limit still cuts the file back to maxWAL when the
 // log restarts. Without the background checkpointer (the CLI) the file
-// size is the measure. If a background checkpoint is running it tries
-// again later, unless the WAL is four times over the limit, when it waits.
+// size is the measure. If a background checkpoint is running, or a reader
+// still reads frames the restart would drop, it tries again at the next
+// check, unless the WAL is four times over the limit, when it waits.
 // The caller holds wmu.
 func (db *DB) resetWAL(ctx context.Context) {
 	if time.Since(db.walChecked) < 250*time.Millisecond {
@@ -483,8 +490,16 @@ func (db *DB) resetWAL(ctx context.Context) {
 	}
 	defer db.ckptMu.Unlock()
 	var busy, logPages, done int
+	bg := context.WithoutCancel(ctx)
+	if held <= 4*db.maxWAL {
+		// A reader still in the WAL would make RESTART wait for it (the
+		// busy handler) while every ingest request waits on wmu: give up
+		// at once and try again at the next check.
+		_, _ = db.wconn.ExecContext(bg, "PRAGMA busy_timeout = 0")
+		defer db.wconn.ExecContext(bg, "PRAGMA busy_timeout = "+strconv.Itoa(busyTimeoutMS))
+	}
 	// A failure here only means the WAL stays big a little longer.
-	if err := db.wconn.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done); err == nil && busy == 0 {
+	if err := db.wconn.QueryRowContext(bg, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done); err == nil && busy == 0 {
 		db.walBytes.Store(0)
 	}
 }

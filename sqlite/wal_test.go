@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -76,5 +77,53 @@ func TestWALStaysBounded(t *testing.T) {
 	n, err := db.Reader().CountEvents(ctx)
 	if err != nil || n < int64(written) {
 		t.Fatalf("%d events stored (%v), want %d", n, err, written)
+	}
+}
+
+// TestWALResetDoesNotWaitForReaders: a reader holding a snapshot in the
+// WAL (a long console query, an export) would make the writer's RESTART
+// wait for it, up to busy_timeout, while every ingest commit waits on the
+// write lock. Below four times the limit the reset gives up at once.
+func TestWALResetDoesNotWaitForReaders(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wal.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{MaxWAL: 8 << 20, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ckCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go db.RunCheckpointer(ckCtx, 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	insert := func(n int, prop string) time.Duration {
+		start := time.Now()
+		evs := storetest.FakeEvents(n, 50, prop)
+		if err := db.InTx(ctx, func(q *sqlite.Queries) error { return q.InsertEvents(ctx, evs) }); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	insert(2000, "prp_1") // ~1 MB of WAL: past 8 MB/16, far below 8 MB
+	// A reader with a snapshot in the WAL.
+	rc, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tx, err := rc.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(3 * time.Second); tx.Rollback() }()
+	time.Sleep(300 * time.Millisecond)
+	if d := insert(1, "prp_2"); d > time.Second {
+		t.Errorf("a one-event commit took %v: the WAL reset waited for the reader", d)
 	}
 }

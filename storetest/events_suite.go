@@ -179,6 +179,43 @@ var eventTests = []test{
 			t.Errorf("CountEvents = %d, %v; want 2", n, err)
 		}
 	}},
+	{"Event/ExistingMessageIDsSeesOwnTransaction", func(t *testing.T, e *env) {
+		err := e.InTx(e.ctx, func(s Store) error {
+			if err := s.InsertEvents(e.ctx, []*events.Event{event("r1", "per_a", at(0))}); err != nil {
+				return err
+			}
+			got, err := s.ExistingMessageIDs(e.ctx, testProperty, []string{"r1"})
+			if err != nil {
+				return err
+			}
+			if !got["r1"] {
+				t.Errorf("ExistingMessageIDs inside the inserting transaction = %v, want r1", got)
+			}
+			return nil
+		})
+		must(t, err)
+	}},
+	{"Event/RolledBackIDsAreNotKnown", func(t *testing.T, e *env) {
+		e.insertEvents(t, event("k0", "per_a", at(0)))
+		err := e.InTx(e.ctx, func(s Store) error {
+			if _, err := s.ExistingMessageIDs(e.ctx, testProperty, []string{"k1"}); err != nil {
+				return err
+			}
+			if err := s.InsertEvents(e.ctx, []*events.Event{event("k1", "per_a", at(0))}); err != nil {
+				return err
+			}
+			return errRollback
+		})
+		if err != errRollback {
+			t.Fatal(err)
+		}
+		got, err := e.Reader().ExistingMessageIDs(e.ctx, testProperty, []string{"k0", "k1"})
+		must(t, err)
+		if !got["k0"] || got["k1"] {
+			t.Fatalf("after rollback: %v", got)
+		}
+		e.insertEvents(t, event("k1", "per_a", at(0)))
+	}},
 	{"Event/ExistingMessageIDs", func(t *testing.T, e *env) {
 		var evs []*events.Event
 		var ids []string

@@ -148,6 +148,18 @@ func traitsOf(t *testing.T, p *identity.Person) map[string]any {
 }
 
 var resolverTests = []test{
+	{"Resolver/RepeatedIdentifyLeavesPersonAlone", func(t *testing.T, e *env) {
+		clock := newClock()
+		owners := e.resolve(t, clock, obs("i1", `{"plan": "trial", "name": "Ada", "tags": ["a", "b"]}`, user("u-rep")))
+		first := e.getPerson(t, owners[0]).UpdatedAt
+		e.resolve(t, clock, obs("i2", `{"plan":"trial","name":"Ada","tags":["a","b"]}`, user("u-rep")))
+		second := e.getPerson(t, owners[0]).UpdatedAt
+		e.resolve(t, clock, obs("i3", `{"plan":"trial","name":"Ada","tags":["a","b"]}`, user("u-rep")))
+		third := e.getPerson(t, owners[0]).UpdatedAt
+		if !third.Equal(second) {
+			t.Errorf("identify with unchanged traits rewrote the person: updated_at %v, %v, %v", first, second, third)
+		}
+	}},
 	{"Resolver/AnonymousThenIdentified", func(t *testing.T, e *env) {
 		clock := newClock()
 		first := e.resolve(t, clock, obs("m1", "", anon("a1")))

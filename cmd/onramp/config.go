@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,13 +38,13 @@ type Config struct {
 	// SQLiteDedupeWindow is how many recent message ids SQLite dedupes
 	// retried events against, as settings give it; validate parses it into
 	// sqliteDedupeWindow (0: the engine's default).
-	SQLiteDedupeWindow string `json:"sqlite_dedupe_window"`
+	SQLiteDedupeWindow numberSetting `json:"sqlite_dedupe_window"`
 	sqliteDedupeWindow int
 	// Argon2 cost of password hashes, as settings give them (empty: the
 	// OWASP defaults); validate parses them into Argon2.
-	Argon2MemoryKiB string            `json:"argon2_memory_kib"`
-	Argon2Time      string            `json:"argon2_time"`
-	Argon2Threads   string            `json:"argon2_threads"`
+	Argon2MemoryKiB numberSetting     `json:"argon2_memory_kib"`
+	Argon2Time      numberSetting     `json:"argon2_time"`
+	Argon2Threads   numberSetting     `json:"argon2_threads"`
 	Argon2          auth.Argon2Params `json:"-"`
 	// KeyEncryptionKey (32 bytes, base64 or hex) seals the private halves
 	// of the OpenID Connect signing keys in the database. Environment or
@@ -84,7 +85,7 @@ var settingNames = []struct{ flag, env, help string }{
 	{"log-level", "ONRAMP_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	{"log-format", "ONRAMP_LOG_FORMAT", "text or json (default text)"},
 	{"sqlite-synchronous", "ONRAMP_SQLITE_SYNCHRONOUS", "FULL (survives power loss, default) or NORMAL (survives process crashes)"},
-	{"sqlite-dedupe-window", "ONRAMP_SQLITE_DEDUPE_WINDOW", "how many of the most recent events a retried message id is recognised among on SQLite (default 1000000, about 40 MB when full)"},
+	{"sqlite-dedupe-window", "ONRAMP_SQLITE_DEDUPE_WINDOW", "how many of the most recent events a retried message id is recognised among on SQLite (default 1000000, about 55 MB when full)"},
 }
 
 func addConfigFlags(fs *flag.FlagSet) *configFlags {
@@ -116,7 +117,8 @@ func (cf *configFlags) load() (Config, error) {
 	targets := map[string]*string{
 		"data-dir": &cfg.DataDir, "addr": &cfg.Addr, "public-url": &cfg.PublicURL, "database-url": &cfg.DatabaseURL,
 		"nats-url": &cfg.NATSURL, "smtp-url": &cfg.SMTPURL, "smtp-from": &cfg.SMTPFrom, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat,
-		"sqlite-synchronous": &cfg.SQLiteSync, "sqlite-dedupe-window": &cfg.SQLiteDedupeWindow, "argon2-memory-kib": &cfg.Argon2MemoryKiB, "argon2-time": &cfg.Argon2Time, "argon2-threads": &cfg.Argon2Threads,
+		"sqlite-synchronous": &cfg.SQLiteSync, "sqlite-dedupe-window": (*string)(&cfg.SQLiteDedupeWindow),
+		"argon2-memory-kib": (*string)(&cfg.Argon2MemoryKiB), "argon2-time": (*string)(&cfg.Argon2Time), "argon2-threads": (*string)(&cfg.Argon2Threads),
 	}
 	for _, s := range settingNames {
 		if v, ok := os.LookupEnv(s.env); ok && v != "" {
@@ -184,15 +186,20 @@ func (c *Config) validate() error {
 		bits    int
 		set     func(uint64)
 	}{
-		{"argon2-memory-kib", c.Argon2MemoryKiB, 32, func(n uint64) { c.Argon2.MemoryKiB = uint32(n) }},
-		{"argon2-time", c.Argon2Time, 32, func(n uint64) { c.Argon2.Time = uint32(n) }},
-		{"argon2-threads", c.Argon2Threads, 8, func(n uint64) { c.Argon2.Threads = uint8(n) }},
-		{"sqlite-dedupe-window", c.SQLiteDedupeWindow, 31, func(n uint64) { c.sqliteDedupeWindow = int(n) }},
+		{"argon2-memory-kib", string(c.Argon2MemoryKiB), 32, func(n uint64) { c.Argon2.MemoryKiB = uint32(n) }},
+		{"argon2-time", string(c.Argon2Time), 32, func(n uint64) { c.Argon2.Time = uint32(n) }},
+		{"argon2-threads", string(c.Argon2Threads), 8, func(n uint64) { c.Argon2.Threads = uint8(n) }},
+		// Past 2^27 ids (134 million, about 7 GB of memory) the setting is
+		// a typo, not a plan.
+		{"sqlite-dedupe-window", string(c.SQLiteDedupeWindow), 27, func(n uint64) { c.sqliteDedupeWindow = int(n) }},
 	} {
 		if f.v == "" {
 			continue
 		}
 		n, err := strconv.ParseUint(f.v, 10, f.bits)
+		if errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("%s must be at most %d, not %s", f.name, uint64(1)<<f.bits-1, f.v)
+		}
 		if err != nil || n == 0 {
 			return fmt.Errorf("%s must be a positive whole number, not %q", f.name, f.v)
 		}
@@ -246,4 +253,23 @@ func (c *Config) logger(w *os.File) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// numberSetting is a whole-number setting: a string from a flag or the
+// environment, a JSON number or string in the config file. validate parses
+// it.
+type numberSetting string
+
+func (n *numberSetting) UnmarshalJSON(b []byte) error {
+	var num json.Number
+	if err := json.Unmarshal(b, &num); err == nil {
+		*n = numberSetting(num)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a whole number, got %s", b)
+	}
+	*n = numberSetting(s)
+	return nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,5 +50,38 @@ func TestAuthSettings(t *testing.T) {
 		if _, err := load(bad...); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(bad[0], "--")) {
 			t.Errorf("%v: %v, want an error naming the setting", bad, err)
 		}
+	}
+}
+
+// TestNumberSettingsInConfigFile: whole-number settings may be JSON numbers
+// or strings in the config file, and an out-of-range value says its limit.
+func TestNumberSettingsInConfigFile(t *testing.T) {
+	for _, k := range []string{"ONRAMP_SQLITE_DEDUPE_WINDOW", "ONRAMP_ARGON2_TIME", "ONRAMP_CONFIG"} {
+		t.Setenv(k, "")
+	}
+	load := func(body string, args ...string) (Config, error) {
+		path := filepath.Join(t.TempDir(), "cfg.json")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		cf := addConfigFlags(fs)
+		if err := fs.Parse(append([]string{"--config", path}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return cf.load()
+	}
+	cfg, err := load(`{"sqlite_dedupe_window": 5000000, "argon2_time": "3"}`)
+	if err != nil || cfg.sqliteDedupeWindow != 5_000_000 || cfg.Argon2.Time != 3 {
+		t.Fatalf("numbers in the config file: %v, window %d, argon2 time %d", err, cfg.sqliteDedupeWindow, cfg.Argon2.Time)
+	}
+	if cfg, err = load(`{"sqlite_dedupe_window": 5000000}`, "--sqlite-dedupe-window", "2000"); err != nil || cfg.sqliteDedupeWindow != 2000 {
+		t.Fatalf("a flag over the file: %v, window %d", err, cfg.sqliteDedupeWindow)
+	}
+	if _, err := load(`{"sqlite_dedupe_window": true}`); err == nil || !strings.Contains(err.Error(), "whole number") {
+		t.Errorf("a boolean: %v", err)
+	}
+	if _, err := load(`{"sqlite_dedupe_window": 200000000}`); err == nil || !strings.Contains(err.Error(), "at most 134217727") {
+		t.Errorf("out of range: %v", err)
 	}
 }
