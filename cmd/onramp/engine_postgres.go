@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	neturl "net/url"
 	"time"
 
@@ -22,6 +23,9 @@ func openPostgres(ctx context.Context, cfg Config) (*engine, error) {
 			return db.InTx(ctx, func(q *postgres.Queries) error { return fn(q) })
 		},
 		migrate: db.Migrate, ping: db.Ping, close: func() error { db.Close(); return nil }, isRetryable: postgres.IsRetryable,
+		background: func(ctx context.Context, log *slog.Logger) {
+			db.RunAnalyzer(ctx, 2*time.Second, log)
+		},
 	}, nil
 }
 
