@@ -226,14 +226,26 @@ func evalJS[T any](tb *browserTab, what, js string) T {
 	return v
 }
 
-// waitJS waits until the expression is truthy in the page.
+// waitJS waits until the expression is truthy in the page. A navigation
+// that lands while it polls destroys the page's JavaScript context under
+// the poll ("Cannot find context with specified id"): it polls again in the
+// new page until the timeout.
 func (tb *browserTab) waitJS(what, expr string, timeout time.Duration) {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, timeout+5*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
-		tb.t.Fatalf("%s: waiting for %s: %v", what, expr, err)
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		ctx, cancel := context.WithTimeout(tb.ctx, left+5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(left)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || !strings.Contains(err.Error(), "Cannot find context") && !strings.Contains(err.Error(), "context was destroyed") {
+			tb.t.Fatalf("%s: waiting for %s: %v", what, expr, err)
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }
 
