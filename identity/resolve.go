@@ -487,22 +487,12 @@ func (res *resolution) flush(ctx context.Context) error {
 		}
 	}
 	if len(res.dirty) > 0 {
-		ps := make([]*Person, 0, len(res.dirty))
-		for _, p := range res.dirty {
-			ps = append(ps, p)
-		}
-		sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
-		if err := res.st.UpdatePersons(ctx, ps); err != nil {
+		if err := res.st.UpdatePersons(ctx, sortedByID(res.dirty)); err != nil {
 			return fmt.Errorf("identity: update persons: %w", err)
 		}
 	}
 	if len(res.seen) > 0 {
-		ps := make([]*Person, 0, len(res.seen))
-		for _, p := range res.seen {
-			ps = append(ps, p)
-		}
-		sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
-		if err := res.st.TouchPersons(ctx, ps); err != nil {
+		if err := res.st.TouchPersons(ctx, sortedByID(res.seen)); err != nil {
 			return fmt.Errorf("identity: touch persons: %w", err)
 		}
 	}
@@ -523,6 +513,17 @@ func (res *resolution) flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sortedByID lists the persons of m in id order: concurrent writers that
+// update rows in the same order cannot deadlock each other.
+func sortedByID(m map[string]*Person) []*Person {
+	ps := make([]*Person, 0, len(m))
+	for _, p := range m {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+	return ps
 }
 
 // sameJSON reports whether two JSON values are the same text once
