@@ -13,8 +13,15 @@ import (
 
 func openDedupeDB(t *testing.T, path string, window int) *sqlite.DB {
 	t.Helper()
+	return openTestDB(t, path, sqlite.Options{Synchronous: "OFF", DedupeWindow: window})
+}
+
+// openTestDB opens and migrates the database at path, closed when the test
+// ends.
+func openTestDB(t *testing.T, path string, opt sqlite.Options) *sqlite.DB {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "OFF", DedupeWindow: window})
+	db, err := sqlite.Open(ctx, path, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,7 @@ import (
 // gives, for strings SQLite has to escape, invalid UTF-8, NUL bytes and all.
 func TestPackedTimelineReadsWhatPlainReads(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tl.db"), Options{Synchronous: "OFF"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openTimelineDB(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	tricky := []string{"", "plain", `q"uo"te`, `back\slash\`, "nl\n cr\r tab\t bs\b ff\f", "\x00nul", "\x01\x1f\x7f", "Zürich 日本 😀",
 		"\u2028\u2029", "\xff\xfe bad", "half \xe2\x80", "<&>", `\u0041`, "/", `"`, `\`}
@@ -120,14 +113,7 @@ func TestPackedTimelineReadsWhatPlainReads(t *testing.T) {
 // read the plain way, with the plain read's answer or error.
 func TestPackedTimelineFallsBack(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tl.db"), Options{Synchronous: "OFF"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openTimelineDB(t)
 	evs := []*events.Event{
 		{PropertyID: "prp_1", MessageID: "m1", PersonID: "per_blob", Type: events.TypeTrack, Event: "e", Timestamp: time.UnixMicro(10).UTC(), ReceivedAt: time.UnixMicro(11).UTC()},
 		{PropertyID: "prp_1", MessageID: "m2", PersonID: "per_real", Type: events.TypeTrack, Event: "e", Timestamp: time.UnixMicro(10).UTC(), ReceivedAt: time.UnixMicro(11).UTC()},
@@ -171,4 +157,19 @@ func TestPackedTimelineFallsBack(t *testing.T) {
 			t.Fatalf("blob user id read as %+v", got)
 		}
 	}
+}
+
+// openTimelineDB opens and migrates a database in a temp folder, closed
+// when the test ends.
+func openTimelineDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "tl.db"), Options{Synchronous: "OFF"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

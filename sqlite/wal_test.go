@@ -26,18 +26,7 @@ func TestWALStaysBounded(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wal.db")
 	const limit = 1 << 20
-	db, err := sqlite.Open(ctx, path, sqlite.Options{MaxWAL: limit, Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// As in the server: background checkpoints run beside the writer.
-	ckCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go db.RunCheckpointer(ckCtx, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+	db := openWithCheckpointer(t, path, limit, 50*time.Millisecond)
 	walSize := func() int64 {
 		fi, err := os.Stat(path + "-wal")
 		if err != nil {
@@ -87,17 +76,7 @@ func TestWALStaysBounded(t *testing.T) {
 func TestWALResetDoesNotWaitForReaders(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wal.db")
-	db, err := sqlite.Open(ctx, path, sqlite.Options{MaxWAL: 8 << 20, Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ckCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go db.RunCheckpointer(ckCtx, 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	db := openWithCheckpointer(t, path, 8<<20, 20*time.Millisecond)
 	insert := func(n int, prop string) time.Duration {
 		start := time.Now()
 		evs := storetest.FakeEvents(n, 50, prop)
@@ -126,4 +105,17 @@ func TestWALResetDoesNotWaitForReaders(t *testing.T) {
 	if d := insert(1, "prp_2"); d > time.Second {
 		t.Errorf("a one-event commit took %v: the WAL reset waited for the reader", d)
 	}
+}
+
+// openWithCheckpointer opens a database with the given WAL limit and, as
+// the server does, background checkpoints beside the writer, both stopped
+// when the test ends.
+func openWithCheckpointer(t *testing.T, path string, maxWAL int64, every time.Duration) *sqlite.DB {
+	t.Helper()
+	db := openTestDB(t, path, sqlite.Options{MaxWAL: maxWAL, Synchronous: "NORMAL"})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { db.RunCheckpointer(ctx, every, slog.New(slog.DiscardHandler)); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	return db
 }
