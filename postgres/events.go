@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/internal/seen"
 )
 
 func (q *Queries) ExistingMessageIDs(ctx context.Context, propertyID string, ids []string) (map[string]bool, error) {
@@ -73,16 +74,18 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 	for i, e := range evs {
 		e.Seq = first + int64(i)
 	}
-	return notePersonProperties(ctx, q.x, evs)
+	return q.notePersonProperties(ctx, evs)
 }
 
 // notePersonProperties records which persons have events from which
 // property (the console's property filter): the distinct pairs of the
 // batch that the snapshot does not hold yet; most exist and cost a probe.
-func notePersonProperties(ctx context.Context, x querier, evs []*events.Event) error {
+// Inside InTx, pairs known to exist (DB.pairs) are not even sent.
+func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event) error {
 	type pair struct{ person, property string }
 	seen := make(map[pair]bool, len(evs))
 	var persons, props []string
+	var keys []uint64
 	for _, e := range evs {
 		k := pair{e.PersonID, e.PropertyID}
 		if !seen[k] {
@@ -90,13 +93,37 @@ func notePersonProperties(ctx context.Context, x querier, evs []*events.Event) e
 			persons, props = append(persons, k.person), append(props, k.property)
 		}
 	}
-	_, err := x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id)
+	if q.db != nil {
+		keys = make([]uint64, len(persons))
+		for i := range persons {
+			keys[i] = personPropertyKey(persons[i], props[i])
+		}
+		missing := q.db.pairs.Missing(keys)
+		if len(missing) == 0 {
+			return nil
+		}
+		kp, kq, kk := persons[:0], props[:0], keys[:0]
+		for _, i := range missing {
+			kp, kq, kk = append(kp, persons[i]), append(kq, props[i]), append(kk, keys[i])
+		}
+		persons, props, keys = kp, kq, kk
+	}
+	_, err := q.x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id)
 		SELECT u.person_id, u.property_id FROM unnest($1::text[], $2::text[]) AS u(person_id, property_id)
 		WHERE NOT EXISTS (SELECT 1 FROM person_properties pp WHERE pp.person_id = u.person_id AND pp.property_id = u.property_id)`, persons, props)
 	if err != nil {
 		return fmt.Errorf("postgres: person properties: %w", err)
 	}
+	q.stagedPairs = append(q.stagedPairs, keys...)
 	return nil
+}
+
+// personPairsRemembered bounds DB.pairs (see the sqlite package).
+const personPairsRemembered = 200_000
+
+// personPropertyKey is a person_properties row's key in DB.pairs.
+func personPropertyKey(personID, propertyID string) uint64 {
+	return seen.Key(personID, propertyID)
 }
 
 // seqBlock is how many numbers a transaction reserves at least. Ingest

@@ -247,6 +247,11 @@ func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	for _, db := range []*DB{q.db, q.home} {
+		if db != nil {
+			db.pairs.Clear()
+		}
+	}
 	return q.inTx(ctx, func(x querier) error {
 		for _, stmt := range []string{
 			`DELETE FROM events WHERE person_id = ANY($1)`,

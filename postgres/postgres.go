@@ -23,6 +23,7 @@ import (
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/internal/migrate"
+	"github.com/onramp-dev/onramp/internal/seen"
 	"github.com/onramp-dev/onramp/property"
 )
 
@@ -43,6 +44,10 @@ type DB struct {
 	// readers, so a write that should be in a transaction cannot hide in a
 	// read path; it is also where a replica can be plugged in later.
 	r *pgxpool.Pool
+	// pairs remembers person_properties rows known to exist (see
+	// notePersonProperties): added to after commits, cleared by
+	// DeletePersons.
+	pairs *seen.Set
 }
 
 // Options tune Open. Zero values use pgxpool's defaults.
@@ -82,7 +87,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("postgres: open readers: %w", err)
 	}
-	return &DB{w: w, r: r}, nil
+	return &DB{w: w, r: r, pairs: seen.New(personPairsRemembered)}, nil
 }
 
 // Close closes both pools.
@@ -206,6 +211,12 @@ type Queries struct {
 	// seqNext and seqEnd bound the event numbers this transaction has
 	// reserved and not used yet (see InsertEvents).
 	seqNext, seqEnd int64
+	// db is set inside InTx; stagedPairs are the person_properties rows
+	// the transaction wrote, for db.pairs once it commits.
+	db          *DB
+	stagedPairs []uint64
+	// home is the database of Writer Queries.
+	home *DB
 }
 
 // Reader returns Queries on the read pool. Writes through it fail.
@@ -213,7 +224,7 @@ func (db *DB) Reader() *Queries { return &Queries{x: db.r, pool: db.r} }
 
 // Writer returns Queries that write outside an explicit transaction (each
 // method commits on its own).
-func (db *DB) Writer() *Queries { return &Queries{x: db.w, pool: db.w} }
+func (db *DB) Writer() *Queries { return &Queries{x: db.w, pool: db.w, home: db} }
 
 // InTx runs fn in one REPEATABLE READ transaction, committed if fn returns
 // nil. Conflicting writes of another transaction surface as errors for
@@ -225,12 +236,14 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) error {
 	}
 	// A no-op after Commit; after a panic or error it frees the connection.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(&Queries{x: tx}); err != nil {
+	q := &Queries{x: tx, db: db}
+	if err := fn(q); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
+	db.pairs.Add(q.stagedPairs)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/internal/seen"
 )
 
 const eventInsertCols = 17
@@ -49,24 +50,65 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 
 // notePersonProperties records which persons have events from which
 // property (the console's property filter): one row per distinct pair of
-// the chunk, most of which exist already and cost one probe.
+// the chunk. Inside InTx, pairs this database is known to hold (db.pairs)
+// are skipped: nearly all of them, each of which cost a probe of the index.
 func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event) error {
 	type pair struct{ person, property string }
 	seen := make(map[pair]bool, len(evs))
-	args := make([]any, 0, 2*len(evs))
+	var pairs []pair
 	for _, e := range evs {
 		k := pair{e.PersonID, e.PropertyID}
 		if !seen[k] {
 			seen[k] = true
-			args = append(args, k.person, k.property)
+			pairs = append(pairs, k)
 		}
 	}
-	n := padded(len(args) / 2)
+	var keys []uint64
+	if q.db != nil {
+		keys = make([]uint64, len(pairs))
+		for i, p := range pairs {
+			keys[i] = personPropertyKey(p.person, p.property)
+		}
+		missing := q.db.pairs.Missing(keys)
+		if len(missing) == 0 {
+			return nil
+		}
+		kept, keptKeys := pairs[:0], keys[:0]
+		for _, i := range missing {
+			kept, keptKeys = append(kept, pairs[i]), append(keptKeys, keys[i])
+		}
+		pairs, keys = kept, keptKeys
+	}
+	args := make([]any, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p.person, p.property)
+	}
+	n := padded(len(pairs))
 	args = padArgs(args, 2, n)
 	if _, err := q.execHot(ctx, `INSERT INTO person_properties (person_id, property_id) VALUES `+rowsOf(n, 2)+` ON CONFLICT DO NOTHING`, args...); err != nil {
 		return fmt.Errorf("sqlite: person properties: %w", err)
 	}
+	q.stagedPairs = append(q.stagedPairs, keys...)
 	return nil
+}
+
+// personPairsRemembered bounds DB.pairs: 200,000 to 400,000 keys, 8 to
+// 16 MB at most.
+const personPairsRemembered = 200_000
+
+// forgetPairs clears the DB's memory of person_properties rows: the
+// caller is deleting some.
+func (q *Queries) forgetPairs() {
+	for _, db := range []*DB{q.db, q.rdb, q.home} {
+		if db != nil {
+			db.pairs.Clear()
+		}
+	}
+}
+
+// personPropertyKey is a person_properties row's key in DB.pairs.
+func personPropertyKey(personID, propertyID string) uint64 {
+	return seen.Key(personID, propertyID)
 }
 
 func rawText(b json.RawMessage) any {

@@ -240,6 +240,7 @@ func (q *Queries) SetRoot(ctx context.Context, ids []string, root string) error 
 }
 
 func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
+	q.forgetPairs()
 	return chunk(ids, 500, func(ids []string) error {
 		in := `(` + placeholders(len(ids)) + `)`
 		args := anys(ids)

@@ -25,6 +25,7 @@ import (
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/internal/migrate"
+	"github.com/onramp-dev/onramp/internal/seen"
 	"github.com/onramp-dev/onramp/property"
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -35,9 +36,13 @@ var migrationFS embed.FS
 
 // DB is an open Onramp database.
 type DB struct {
-	path string
-	w    *sql.DB // writer pool: the pinned connection below and one spare
-	r    *sql.DB // readers see the last committed state (WAL)
+	// pairs remembers person_properties rows known to exist (see
+	// notePersonProperties). Added to after commits, cleared by
+	// DeletePersons.
+	pairs *seen.Set
+	path  string
+	w     *sql.DB // writer pool: the pinned connection below and one spare
+	r     *sql.DB // readers see the last committed state (WAL)
 
 	// wconn is the writer connection transactions run on, pinned so its
 	// prepared statements live as long as it does. wmu serialises the
@@ -170,7 +175,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow)}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: seen.New(personPairsRemembered)}, nil
 }
 
 // Close closes the database.
@@ -306,6 +311,9 @@ type Queries struct {
 	// loadedWindow is the window this transaction loaded, installed on
 	// commit.
 	loadedWindow *dedupeWindow
+	// stagedPairs are the person_properties rows this transaction wrote,
+	// for db.pairs once it commits.
+	stagedPairs []uint64
 	// home is the database of Reader and Writer Queries, for the few
 	// operations that must run in a write transaction wherever they are
 	// called from.
@@ -437,6 +445,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 	}
 	done = true
 	db.commitDedupe(q.loadedWindow, q.staged)
+	db.pairs.Add(q.stagedPairs)
 	db.resetWAL(ctx)
 	return nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -320,6 +321,33 @@ var consoleTests = []test{
 		sameStrings(t, "property and cursor", e.pageAll(t, identity.PersonQuery{PropertyID: "prp_app"}, 1), []string{"per_2", "per_1"})
 		e.tx(t, func(s Store) error { return s.DeletePersons(e.ctx, []string{"per_1"}) })
 		sameStrings(t, "after delete", foundIDs(e.search(t, identity.PersonQuery{PropertyID: "prp_app"})), []string{"per_2"})
+	}},
+	{"Console/SearchPropertyRemembered", func(t *testing.T, e *env) {
+		// The engines remember which pairs exist so that ingest need not
+		// write them again; what they remember must follow rollbacks and
+		// deletes, or a person would go missing from the filter.
+		e.createPersons(t, person("per_1", "", at(1*time.Hour)), person("per_2", "", at(2*time.Hour)))
+		mk := func(id, person, prop string) *events.Event {
+			ev := event(id, person, at(time.Minute))
+			ev.PropertyID = prop
+			return ev
+		}
+		undone := errors.New("undone")
+		if err := e.InTx(e.ctx, func(s Store) error {
+			must(t, s.InsertEvents(e.ctx, []*events.Event{mk("m1", "per_1", "prp_web")}))
+			return undone
+		}); !errors.Is(err, undone) {
+			t.Fatalf("rolled-back transaction = %v", err)
+		}
+		sameStrings(t, "after rollback", foundIDs(e.search(t, identity.PersonQuery{PropertyID: "prp_web"})), nil)
+		e.tx(t, func(s Store) error {
+			return s.InsertEvents(e.ctx, []*events.Event{mk("m1", "per_1", "prp_web"), mk("m2", "per_2", "prp_web")})
+		})
+		sameStrings(t, "written after the rollback", foundIDs(e.search(t, identity.PersonQuery{PropertyID: "prp_web"})), []string{"per_2", "per_1"})
+		e.tx(t, func(s Store) error { return s.DeletePersons(e.ctx, []string{"per_2"}) })
+		e.createPersons(t, person("per_2", "", at(3*time.Hour)))
+		e.tx(t, func(s Store) error { return s.InsertEvents(e.ctx, []*events.Event{mk("m3", "per_2", "prp_web")}) })
+		sameStrings(t, "written again after a delete", foundIDs(e.search(t, identity.PersonQuery{PropertyID: "prp_web"})), []string{"per_2", "per_1"})
 	}},
 	{"Console/SearchTraitIndex", func(t *testing.T, e *env) {
 		long := strings.Repeat("v", 300)
