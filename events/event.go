@@ -167,5 +167,15 @@ type Store interface {
 	TopEvents(ctx context.Context, since time.Time, limit int) ([]NameCount, error)
 }
 
+// DuplicateRefuser is a Store whose InsertEvents fails, as a whole, when a
+// (property id, message id) is stored already (PostgreSQL's unique index),
+// with an error RefusedDuplicate recognises. Ingest then need not look the
+// message ids up before inserting: it inserts, and only after a refusal
+// runs the group again with the lookup, and keeps looking up for a while,
+// since retries tend to come in bursts.
+type DuplicateRefuser interface {
+	RefusedDuplicate(err error) bool
+}
+
 // TxFunc runs fn in one transaction of the engine.
 type TxFunc func(ctx context.Context, fn func(Store) error) error

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -59,6 +60,10 @@ type Service struct {
 	// rejectedSincePrune counts log entries written since the last prune;
 	// only the committer goroutine touches it.
 	rejectedSincePrune int
+	// lookUpUntil is when ingest may stop looking message ids up before
+	// inserting into a DuplicateRefuser (see tryCommit); only the
+	// committer goroutine touches it.
+	lookUpUntil time.Time
 
 	// live holds committed rejections until the publisher puts them on the
 	// bus; see queueRejections.
@@ -128,6 +133,16 @@ func NewService(cfg Config) *Service {
 		stopped: make(chan struct{}),
 	}
 }
+
+// errRefusedDuplicate marks a group that a DuplicateRefuser refused
+// because it held a stored message id: it runs again at once, with the
+// lookup.
+var errRefusedDuplicate = errors.New("events: a message id is stored already")
+
+// lookUpAfterRefusal is how long ingest looks message ids up after a
+// DuplicateRefuser refused one: a client that retries usually retries more
+// than one batch, and each refusal costs a group's transaction.
+const lookUpAfterRefusal = time.Minute
 
 var errClosed = onramp.Errorf(onramp.EUNAVAILABLE, "Onramp is shutting down; retry shortly.")
 
@@ -266,6 +281,9 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		}
 		s.resolver.Cache.Discard()
 		s.resolver.Persons.Discard()
+		if errors.Is(err, errRefusedDuplicate) {
+			continue // at once, now looking the ids up
+		}
 		if !s.cfg.IsRetryable(err) {
 			break
 		}
@@ -334,8 +352,17 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 				byProp[p.Event.PropertyID] = append(byProp[p.Event.PropertyID], p.Event.MessageID)
 			}
 		}
+		// A store that refuses a stored message id by itself is asked only
+		// after it refused one: the lookup is a tenth of a group's time on
+		// PostgreSQL, and nearly always finds nothing.
+		refuser, refuses := st.(DuplicateRefuser)
+		lookUp := !refuses || time.Now().Before(s.lookUpUntil)
 		existing := map[string]map[string]bool{}
 		for prop, ids := range byProp {
+			if !lookUp {
+				existing[prop] = map[string]bool{}
+				continue
+			}
 			ex, err := st.ExistingMessageIDs(ctx, prop, ids)
 			if err != nil {
 				return err
@@ -412,6 +439,10 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 				results[sl.req].Accepted++
 			}
 			if err := st.InsertEvents(ctx, evs); err != nil {
+				if refuses && !lookUp && refuser.RefusedDuplicate(err) {
+					s.lookUpUntil = time.Now().Add(lookUpAfterRefusal)
+					return fmt.Errorf("%w: %w", errRefusedDuplicate, err)
+				}
 				return err
 			}
 			committed = evs

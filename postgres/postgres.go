@@ -278,6 +278,14 @@ func IsRetryable(err error) bool {
 	return false
 }
 
+// RefusedDuplicate reports that InsertEvents failed because a (property id,
+// message id) is stored already (events.DuplicateRefuser): the events_message
+// unique index refused it.
+func (q *Queries) RefusedDuplicate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == codeUniqueViolation && pe.ConstraintName == "events_message"
+}
+
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == codeUniqueViolation

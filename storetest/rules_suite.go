@@ -473,6 +473,43 @@ var ingestTests = []test{
 			t.Error("the suppressed event was stored")
 		}
 	}},
+	{"Ingest/ResendWithNewMessages", func(t *testing.T, e *env) {
+		// A retried batch that also carries new messages and a new person:
+		// the stored message is a duplicate, the rest lands once (on
+		// PostgreSQL the first try of the group is refused by the unique
+		// index and runs again with the lookup; nothing of it may remain).
+		svc := e.startIngest(t, newClock())
+		e.ingest(t, svc, `{"type": "track", "messageId": "a1", "anonymousId": "anon-1", "event": "E"}`)
+		for range 2 {
+			res := e.ingest(t, svc,
+				`{"type": "track", "messageId": "b1", "anonymousId": "anon-2", "event": "E"}`,
+				`{"type": "track", "messageId": "a1", "anonymousId": "anon-1", "event": "E"}`,
+				`{"type": "identify", "messageId": "b2", "anonymousId": "anon-2", "userId": "u-2", "traits": {"email": "bo@example.com"}}`,
+			)
+			if res.Accepted+res.Duplicates != 3 || len(res.Rejected) != 0 {
+				t.Fatalf("result = %+v", res)
+			}
+		}
+		// The second request of the loop is all duplicates, and the first
+		// had one.
+		if n, err := e.Reader().CountEvents(e.ctx); err != nil || n != 3 {
+			t.Errorf("CountEvents = %d, %v; want 3", n, err)
+		}
+		if n, err := e.Reader().CountPersons(e.ctx); err != nil || n != 2 {
+			t.Errorf("CountPersons = %d, %v; want 2", n, err)
+		}
+		pid := e.ownerOf(t, anon("anon-2"))
+		if pid == "" || e.ownerOf(t, user("u-2")) != pid || e.ownerOf(t, email("bo@example.com")) != pid {
+			t.Fatal("the new person's identifiers are not one person's")
+		}
+		res := e.ingest(t, svc, `{"type": "track", "messageId": "c1", "userId": "u-2", "event": "E"}`)
+		if res.Accepted != 1 {
+			t.Fatalf("a new message after the resends = %+v", res)
+		}
+		tl, err := e.Reader().Timeline(e.ctx, events.TimelineQuery{PersonIDs: []string{pid}, Limit: 10})
+		must(t, err)
+		sameStrings(t, "timeline", messageIDs(tl), []string{"c1", "b2", "b1"})
+	}},
 	{"Ingest/ConcurrentRequests", func(t *testing.T, e *env) {
 		// Many requests at once are grouped into few transactions; every
 		// event lands once, with increasing seq per request order.
