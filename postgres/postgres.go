@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,13 @@ type DB struct {
 	// notePersonProperties): added to after commits, cleared by
 	// DeletePersons.
 	pairs *seen.Set
+	// writer names this node's ingest transactions in identity_writes (see
+	// ChangedElsewhere); othersWrites is the count of everyone else's
+	// identity writes at the last look, sawOthers whether there was one.
+	writer       string
+	identityMu   sync.Mutex
+	othersWrites int64
+	sawOthers    bool
 }
 
 // Options tune Open. Zero values use pgxpool's defaults.
@@ -87,7 +95,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("postgres: open readers: %w", err)
 	}
-	return &DB{w: w, r: r, pairs: seen.New(personPairsRemembered)}, nil
+	return &DB{w: w, r: r, pairs: seen.New(personPairsRemembered), writer: onramp.NewID("wrt")}, nil
 }
 
 // Close closes both pools.
@@ -276,6 +284,31 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// ChangedElsewhere reports whether anyone but this node's ingest changed
+// persons or identifiers since its last look (identity.ChangeDetector), so
+// that ingest may keep resolved persons in memory. It names the
+// transaction as this node's ingest for the identity_writes triggers
+// (0011_identity_writes.sql), in the same round trip. Concurrent commits
+// after this transaction's snapshot are seen by the next look; until then
+// the transaction sees the same as it would without the cache.
+func (q *Queries) ChangedElsewhere(ctx context.Context) (bool, error) {
+	if q.db == nil {
+		return true, nil
+	}
+	var set string
+	var others int64
+	if err := q.x.QueryRow(ctx, `SELECT set_config('onramp.writer', $1, true), (SELECT coalesce(sum(n), 0) FROM identity_writes WHERE writer <> $1)::bigint`,
+		q.db.writer).Scan(&set, &others); err != nil {
+		return true, fmt.Errorf("postgres: identity writes: %w", err)
+	}
+	db := q.db
+	db.identityMu.Lock()
+	defer db.identityMu.Unlock()
+	changed := !db.sawOthers || others != db.othersWrites
+	db.othersWrites, db.sawOthers = others, true
+	return changed, nil
 }
 
 // RefusedDuplicate reports that InsertEvents failed because a (property id,

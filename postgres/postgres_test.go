@@ -192,3 +192,83 @@ func TestEventSeqFollowsCommitOrder(t *testing.T) {
 		t.Errorf("seq of the later commit = %d, of the earlier = %d", b.Seq, a.Seq)
 	}
 }
+
+func TestChangedElsewhere(t *testing.T) {
+	// Ingest trusts the persons it keeps in memory while ChangedElsewhere
+	// says false: its own writes must not count, everyone else's must,
+	// whether another node's ingest or any other transaction.
+	ctx := context.Background()
+	url := pgtest.Schema(pgtest.Database(t, "Postgres engine tests"))
+	node1, node2 := open(t, url), open(t, url)
+	if _, err := node1.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	n := 0
+	newPerson := func() []*identity.Person {
+		n++
+		id := fmt.Sprintf("per_%d", n)
+		return []*identity.Person{{ID: id, RootID: id, CreatedAt: now, UpdatedAt: now, LastSeenAt: now}}
+	}
+	// look runs an ingest-like transaction on db: the look, then a write.
+	look := func(db *postgres.DB) bool {
+		t.Helper()
+		var changed bool
+		if err := db.InTx(ctx, func(q *postgres.Queries) error {
+			var err error
+			if changed, err = q.ChangedElsewhere(ctx); err != nil {
+				return err
+			}
+			return q.CreatePersons(ctx, newPerson())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return changed
+	}
+	if !look(node1) {
+		t.Error("first look: want changed (nothing known yet)")
+	}
+	if look(node1) || look(node1) {
+		t.Error("after its own writes only: want unchanged")
+	}
+	if !look(node2) {
+		t.Error("node 2's first look: want changed")
+	}
+	if !look(node1) {
+		t.Error("after node 2's ingest wrote: want changed")
+	}
+	if look(node1) {
+		t.Error("nothing new since: want unchanged")
+	}
+	// Any other transaction, even on node 1's own pool.
+	if err := node1.InTx(ctx, func(q *postgres.Queries) error {
+		return q.SetRoot(ctx, []string{"per_1"}, "per_2")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !look(node1) {
+		t.Error("after a staff change: want changed")
+	}
+	if err := node2.Writer().AddIdentifiers(ctx, []*identity.Identifier{{Key: identity.Key{Type: identity.UserID, Value: "u-1"}, PersonID: "per_1", FirstSeenAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if !look(node1) {
+		t.Error("after an identifier was added elsewhere: want changed")
+	}
+	// A look in a transaction that rolls back changes nothing for others.
+	undone := errors.New("undone")
+	if err := node2.InTx(ctx, func(q *postgres.Queries) error {
+		if _, err := q.ChangedElsewhere(ctx); err != nil {
+			return err
+		}
+		if err := q.CreatePersons(ctx, newPerson()); err != nil {
+			return err
+		}
+		return undone
+	}); !errors.Is(err, undone) {
+		t.Fatal(err)
+	}
+	if look(node1) {
+		t.Error("after a rolled-back write: want unchanged")
+	}
+}
