@@ -35,6 +35,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	log := cfg.logger(os.Stderr)
+	tuneGC(log)
 
 	if *pprofAddr != "" {
 		if err := servePprof(*pprofAddr, log); err != nil {
