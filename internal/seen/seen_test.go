@@ -40,7 +40,7 @@ func TestKeySeparatesParts(t *testing.T) {
 	if Key("ab", "c") == Key("a", "bc") {
 		t.Fatal(`Key("ab", "c") == Key("a", "bc")`)
 	}
-	if Key("a", "b") != Key("a", "b") {
+	if k := Key("a", "b"); Key("a", "b") != k {
 		t.Fatal("Key is not deterministic")
 	}
 }
