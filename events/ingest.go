@@ -272,8 +272,9 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	var committed []*Event
 	var rejected []*Rejection
 	var err error
+	refused := false
 	for attempt := 0; attempt < 5; attempt++ {
-		results, committed, rejected, err = s.tryCommit(ctx, group)
+		results, committed, rejected, err = s.tryCommit(ctx, group, refused)
 		if err == nil {
 			s.resolver.Cache.Commit()
 			s.resolver.Persons.Commit()
@@ -281,8 +282,13 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		}
 		s.resolver.Cache.Discard()
 		s.resolver.Persons.Discard()
-		if errors.Is(err, errRefusedDuplicate) {
-			continue // at once, now looking the ids up
+		if errors.Is(err, errRefusedDuplicate) && !refused {
+			// At once, now looking the ids up. A try that did what it
+			// was told is not a failed one: a group that lost races
+			// before must keep its tries.
+			refused = true
+			attempt--
+			continue
 		}
 		if !s.cfg.IsRetryable(err) {
 			break
@@ -335,8 +341,9 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 }
 
 // tryCommit returns each request's result, the committed events and the
-// rejections written to the log (with their ids set).
-func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, []*Event, []*Rejection, error) {
+// rejections written to the log (with their ids set). forceLookUp makes it
+// look message ids up even in a DuplicateRefuser.
+func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp bool) ([]*Result, []*Event, []*Rejection, error) {
 	results := make([]*Result, len(group))
 	var committed []*Event
 	var logged []*Rejection
@@ -356,7 +363,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending) ([]*Result, [
 		// after it refused one: the lookup is a tenth of a group's time on
 		// PostgreSQL, and nearly always finds nothing.
 		refuser, refuses := st.(DuplicateRefuser)
-		lookUp := !refuses || time.Now().Before(s.lookUpUntil)
+		lookUp := forceLookUp || !refuses || time.Now().Before(s.lookUpUntil)
 		existing := map[string]map[string]bool{}
 		for prop, ids := range byProp {
 			if !lookUp {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -414,6 +415,32 @@ func (e *env) startIngest(t *testing.T, clock onramp.Clock) *events.Service {
 	return svc
 }
 
+// errRace stands in for a race another node won (a serialization failure
+// on PostgreSQL): the Service retries it like the engine's own.
+var errRace = errors.New("storetest: lost a race with another node")
+
+// startRacingIngest is startIngest whose next *lose transactions fail
+// with errRace before they run.
+func (e *env) startRacingIngest(t *testing.T, clock onramp.Clock, lose *atomic.Int32) *events.Service {
+	svc := events.NewService(events.Config{
+		Read: e.Reader(),
+		InTx: func(ctx context.Context, fn func(events.Store) error) error {
+			if lose.Add(-1) >= 0 {
+				return errRace
+			}
+			return e.InTx(ctx, func(s Store) error { return fn(s) })
+		},
+		Clock:       clock,
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		IsRetryable: func(err error) bool { return errors.Is(err, errRace) || e.IsRetryable(err) },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return svc
+}
+
 func (e *env) ingest(t *testing.T, svc *events.Service, msgs ...string) *events.Result {
 	t.Helper()
 	b := &events.Batch{}
@@ -509,6 +536,32 @@ var ingestTests = []test{
 		tl, err := e.Reader().Timeline(e.ctx, events.TimelineQuery{PersonIDs: []string{pid}, Limit: 10})
 		must(t, err)
 		sameStrings(t, "timeline", messageIDs(tl), []string{"c1", "b2", "b1"})
+	}},
+	{"Ingest/ResendAfterLostRaces", func(t *testing.T, e *env) {
+		// A resent message in a group that lost races four times (nodes
+		// contending on the same people): the fifth and last try must
+		// store the rest and count the resend as a duplicate. On
+		// PostgreSQL that try is the first to reach the insert, which the
+		// unique index refuses; the run again with the lookup must not
+		// cost the group its last try.
+		var lose atomic.Int32
+		svc := e.startRacingIngest(t, newClock(), &lose)
+		e.ingest(t, svc, `{"type": "track", "messageId": "a1", "anonymousId": "anon-1", "event": "E"}`)
+		lose.Store(4)
+		b := &events.Batch{Messages: []json.RawMessage{
+			json.RawMessage(`{"type": "track", "messageId": "a1", "anonymousId": "anon-1", "event": "E"}`),
+			json.RawMessage(`{"type": "track", "messageId": "a2", "anonymousId": "anon-1", "event": "E"}`),
+		}}
+		res, err := svc.Ingest(e.ctx, events.IngestParams{Batch: b, Envelope: events.Envelope{PropertyID: testProperty, ReceivedAt: at(time.Hour)}})
+		if err != nil {
+			t.Fatalf("ingest after four lost races: %v", err)
+		}
+		if res.Accepted != 1 || res.Duplicates != 1 {
+			t.Errorf("result = %+v; want one accepted, one duplicate", res)
+		}
+		if n, err := e.Reader().CountEvents(e.ctx); err != nil || n != 2 {
+			t.Errorf("CountEvents = %d, %v; want 2", n, err)
+		}
 	}},
 	{"Ingest/ConcurrentRequests", func(t *testing.T, e *env) {
 		// Many requests at once are grouped into few transactions; every
