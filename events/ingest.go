@@ -353,44 +353,14 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp b
 			results[i] = &Result{Rejected: append([]*Rejection(nil), pd.rejected...)}
 		}
 		// 1. Duplicates: earlier requests, and repeats inside this group.
-		byProp := map[string][]string{}
-		for _, pd := range group {
-			for _, p := range pd.parsed {
-				byProp[p.Event.PropertyID] = append(byProp[p.Event.PropertyID], p.Event.MessageID)
-			}
-		}
 		// A store that refuses a stored message id by itself is asked only
 		// after it refused one: the lookup is a tenth of a group's time on
 		// PostgreSQL, and nearly always finds nothing.
 		refuser, refuses := st.(DuplicateRefuser)
 		lookUp := forceLookUp || !refuses || time.Now().Before(s.lookUpUntil)
-		existing := map[string]map[string]bool{}
-		for prop, ids := range byProp {
-			if !lookUp {
-				existing[prop] = map[string]bool{}
-				continue
-			}
-			ex, err := st.ExistingMessageIDs(ctx, prop, ids)
-			if err != nil {
-				return err
-			}
-			existing[prop] = ex
-		}
-		type slot struct {
-			req int
-			p   *Parsed
-		}
-		var live []slot
-		for i, pd := range group {
-			for _, p := range pd.parsed {
-				ex := existing[p.Event.PropertyID]
-				if ex[p.Event.MessageID] {
-					results[i].Duplicates++
-					continue
-				}
-				ex[p.Event.MessageID] = true
-				live = append(live, slot{i, p})
-			}
+		live, err := dedupeGroup(ctx, st, group, results, lookUp)
+		if err != nil {
+			return err
 		}
 		// 2. Suppressed senders.
 		var suppressed []*Rejection
@@ -402,6 +372,15 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp b
 			sup, err := st.Suppressed(ctx, keys)
 			if err != nil {
 				return err
+			}
+			if len(sup) > 0 && !lookUp {
+				// A stored message resent by a sender suppressed since is
+				// a duplicate, and the refusal that would tell never
+				// comes for an event not inserted: look up after all.
+				lookUp = true
+				if live, err = dedupeGroup(ctx, st, group, results, lookUp); err != nil {
+					return err
+				}
 			}
 			if len(sup) > 0 {
 				blocked := map[identity.Key]bool{}
@@ -469,6 +448,50 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp b
 		return nil
 	})
 	return results, committed, logged, err
+}
+
+// slot is a message of a group's request still to be stored.
+type slot struct {
+	req int
+	p   *Parsed
+}
+
+// dedupeGroup counts each request's duplicates into results (anew) and returns
+// the other messages: those neither stored (when lookUp; else the store
+// refuses them) nor repeated earlier in the group.
+func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Result, lookUp bool) ([]slot, error) {
+	byProp := map[string][]string{}
+	for _, pd := range group {
+		for _, p := range pd.parsed {
+			byProp[p.Event.PropertyID] = append(byProp[p.Event.PropertyID], p.Event.MessageID)
+		}
+	}
+	existing := map[string]map[string]bool{}
+	for prop, ids := range byProp {
+		if !lookUp {
+			existing[prop] = map[string]bool{}
+			continue
+		}
+		ex, err := st.ExistingMessageIDs(ctx, prop, ids)
+		if err != nil {
+			return nil, err
+		}
+		existing[prop] = ex
+	}
+	var live []slot
+	for i, pd := range group {
+		results[i].Duplicates = 0
+		for _, p := range pd.parsed {
+			ex := existing[p.Event.PropertyID]
+			if ex[p.Event.MessageID] {
+				results[i].Duplicates++
+				continue
+			}
+			ex[p.Event.MessageID] = true
+			live = append(live, slot{i, p})
+		}
+	}
+	return live, nil
 }
 
 // maybePrune trims the rejected-events log once enough was written since

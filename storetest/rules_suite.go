@@ -563,6 +563,30 @@ var ingestTests = []test{
 			t.Errorf("CountEvents = %d, %v; want 2", n, err)
 		}
 	}},
+	{"Ingest/ResendFromSuppressedSender", func(t *testing.T, e *env) {
+		// A message stored before its sender was suppressed, resent: it is
+		// a duplicate (tracking.md: a stored messageId counts in
+		// duplicates), not a refused event in the rejected-events log.
+		clock := newClock()
+		svc := e.startIngest(t, clock)
+		e.ingest(t, svc, `{"type": "track", "messageId": "t1", "userId": "u-1", "event": "E"}`)
+		_, err := e.service(clock).Suppress(e.ctx, identity.SuppressParams{PersonID: e.ownerOf(t, user("u-1"))})
+		must(t, err)
+		res := e.ingest(t, svc, `{"type": "track", "messageId": "t1", "userId": "u-1", "event": "E"}`)
+		if res.Duplicates != 1 || res.Suppressed != 0 {
+			t.Errorf("resend of a stored message = %+v; want one duplicate", res)
+		}
+		rej, err := e.Reader().Rejections(e.ctx, events.RejectionQuery{PropertyID: testProperty, Limit: 10})
+		must(t, err)
+		if len(rej) != 0 {
+			t.Errorf("rejected-events log = %+v; want empty", rej)
+		}
+		// A new message of theirs is still refused.
+		res = e.ingest(t, svc, `{"type": "track", "messageId": "t2", "userId": "u-1", "event": "E"}`)
+		if res.Suppressed != 1 || res.Duplicates != 0 {
+			t.Errorf("new message of a suppressed sender = %+v", res)
+		}
+	}},
 	{"Ingest/ConcurrentRequests", func(t *testing.T, e *env) {
 		// Many requests at once are grouped into few transactions; every
 		// event lands once, with increasing seq per request order.
