@@ -12,8 +12,9 @@ import (
 // GOGC is not set. Go's default of 100 collects whenever the heap doubles;
 // under sustained ingest that was 8–9 % of the server's CPU, and the
 // committer, whose one goroutine bounds ingest, paid for it in assists.
-// At 400 the same load ran 15 % faster (docs/benchmarks.md) for about
-// 40 % more peak heap; idle memory does not change.
+// At 400 the same load ran about 10 % faster on SQLite, at 10–18 % less
+// server CPU per event, for about 40 % more peak heap; idle memory does
+// not change (docs/operations.md).
 const serveGCPercent = 400
 
 // cgroupMemoryMax is where a container's memory limit is (cgroup v2).
