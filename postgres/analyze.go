@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -29,25 +27,9 @@ var analyzedTables = []string{"events", "persons", "identifiers"}
 // autovacuum's 10 % rule is timely enough.
 const youngTableRows = 5_000_000
 
-// RunAnalyzer analyses the tables ingest reads by id list whenever a young
-// one (under youngTableRows) changed by more than half its analysed size
-// (at least 1,000 rows), every interval until ctx ends.
-func (db *DB) RunAnalyzer(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := db.analyzeYoung(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("postgres analyze", "err", err)
-		}
-	}
-}
-
-// analyzeYoung runs one round of RunAnalyzer.
+// analyzeYoung analyses the tables ingest reads by id list that are young
+// (under youngTableRows) and changed by more than half their analysed size
+// (at least 1,000 rows); RunUpkeep runs it every analyzeEvery.
 func (db *DB) analyzeYoung(ctx context.Context) error {
 	rows, err := db.w.Query(ctx, `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 		WHERE s.schemaname = current_schema() AND s.relname = ANY($1)

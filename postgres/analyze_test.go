@@ -45,7 +45,7 @@ func TestAnalyzerGivesYoungTablesStatistics(t *testing.T) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { db.RunAnalyzer(runCtx, 100*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
+	go func() { db.RunUpkeep(runCtx, slog.New(slog.DiscardHandler)); close(done) }()
 	defer func() { stop(); <-done }()
 	deadline := time.Now().Add(15 * time.Second)
 	for !analysed() {

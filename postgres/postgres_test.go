@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/postgres"
@@ -272,5 +274,107 @@ func TestChangedElsewhere(t *testing.T) {
 	}
 	if look(node1) {
 		t.Error("after a rolled-back write: want unchanged")
+	}
+}
+
+func TestFoldIdentityWrites(t *testing.T) {
+	// Writes from connections that have ended are folded into one row:
+	// the table stays small, and no ingest sees a change that is not one.
+	ctx := context.Background()
+	url := pgtest.Schema(pgtest.Database(t, "Postgres engine tests"))
+	node := open(t, url)
+	if _, err := node.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	look := func() bool {
+		t.Helper()
+		var changed bool
+		if err := node.InTx(ctx, func(q *postgres.Queries) error {
+			var err error
+			changed, err = q.ChangedElsewhere(ctx)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return changed
+	}
+	// Three other processes write a person each, then go away.
+	for i := range 3 {
+		other := open(t, url)
+		id := fmt.Sprintf("per_%d", i)
+		if err := other.Writer().CreatePersons(ctx, []*identity.Person{{ID: id, RootID: id, CreatedAt: now, UpdatedAt: now, LastSeenAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+	}
+	look()
+	rows := func() (n int) {
+		t.Helper()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM identity_writes WHERE writer LIKE 'pid:%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Backends end a moment after their client closes.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := node.FoldIdentityWrites(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rows() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows of ended connections left after folding", rows())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if look() {
+		t.Error("folding looked like a change")
+	}
+	// Writes after the fold still count.
+	other := open(t, url)
+	if err := other.Writer().SetRoot(ctx, []string{"per_1"}, "per_2"); err != nil {
+		t.Fatal(err)
+	}
+	if !look() {
+		t.Error("a write after the fold: want changed")
+	}
+}
+
+func TestTriggersFindTheirTablesFromAnotherSearchPath(t *testing.T) {
+	// An operator's session whose search_path does not name Onramp's
+	// schema can still write persons: the trigger functions resolve their
+	// tables in the schema they were created in.
+	ctx := context.Background()
+	url := pgtest.Schema(pgtest.Database(t, "Postgres engine tests"))
+	db := open(t, url)
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var schema string
+	if err := c.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `SET search_path = pg_catalog`); err != nil {
+		t.Fatal(err)
+	}
+	q := pgx.Identifier{schema, "persons"}.Sanitize()
+	if _, err := c.Exec(ctx, `INSERT INTO `+q+` (id, root_id, traits, created_at, updated_at, last_seen_at) VALUES ('per_x', 'per_x', '{"plan": "pro"}', now(), now(), now())`); err != nil {
+		t.Fatalf("insert from another search_path: %v", err)
+	}
+	if _, err := c.Exec(ctx, `UPDATE `+q+` SET traits = '{"plan": "team"}' WHERE id = 'per_x'`); err != nil {
+		t.Fatalf("update from another search_path: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	neturl "net/url"
 	"time"
 
@@ -23,9 +22,7 @@ func openPostgres(ctx context.Context, cfg Config) (*engine, error) {
 			return db.InTx(ctx, func(q *postgres.Queries) error { return fn(q) })
 		},
 		migrate: db.Migrate, ping: db.Ping, close: func() error { db.Close(); return nil }, isRetryable: postgres.IsRetryable,
-		background: func(ctx context.Context, log *slog.Logger) {
-			db.RunAnalyzer(ctx, 2*time.Second, log)
-		},
+		background: db.RunUpkeep,
 	}, nil
 }
 
