@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onramp-dev/onramp/postgres/pgtest"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -138,10 +139,19 @@ func newLoadClient() *http.Client {
 // node opens the same data folder, and every event of every acknowledged
 // batch must be there exactly once, on the right person; no batch may be
 // half stored. Resending everything afterwards must store nothing twice.
-// Three kill cycles run on the same data folder.
+// Three kill cycles run on the same data folder, on SQLite and, when
+// ONRAMP_TEST_POSTGRES_URL is set, on PostgreSQL (where a group's persons
+// and events commit in two transactions, so a kill can land between them).
 func TestCrashNoAcknowledgedEventLost(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testCrash(t, nil) })
+	t.Run("postgres", func(t *testing.T) {
+		testCrash(t, []string{"ONRAMP_DATABASE_URL=" + pgtest.Database(t, "the crash test on Postgres")})
+	})
+}
+
+func testCrash(t *testing.T, env []string) {
 	dataDir := t.TempDir()
-	node := StartNode(t, NodeOptions{DataDir: dataDir})
+	node := StartNode(t, NodeOptions{DataDir: dataDir, Env: env})
 	prop := node.CreateProperty(t, "crash")
 	load := &crashLoad{run: randomID(t), user: map[string]string{}}
 	client := newLoadClient()
@@ -219,7 +229,7 @@ func TestCrashNoAcknowledgedEventLost(t *testing.T) {
 			t.Fatalf("cycle %d: no request was in flight when the node was killed; the kill did not land mid-load", cycle)
 		}
 
-		node = StartNode(t, NodeOptions{DataDir: dataDir})
+		node = StartNode(t, NodeOptions{DataDir: dataDir, Env: env})
 		t.Logf("cycle %d: restarted in %s", cycle, time.Since(killedAt).Round(time.Millisecond))
 
 		// Every acknowledged event is there, exactly once, on its person;

@@ -43,6 +43,11 @@ type Config struct {
 	// whose data folder one server owns), so committed events can reach
 	// the publisher in memory instead of being read back from the store.
 	SoleWriter bool
+	// SplitCommit commits a group's persons and its events in two
+	// transactions, the events on a second goroutine while the next group
+	// is resolved (split.go). For an engine whose writers do not wait on
+	// each other (PostgreSQL); SQLite runs them one after the other anyway.
+	SplitCommit bool
 	// KeepRejections is how many rejected-events log entries each property
 	// keeps (default 10,000; up to a tenth more between prunes). The write key is public, so without a bound
 	// anyone could fill the disk with refused junk.
@@ -60,6 +65,12 @@ type Service struct {
 	// rejectedSincePrune counts log entries written since the last prune;
 	// only the committer goroutine touches it.
 	rejectedSincePrune int
+	// split carries resolved groups to insertLoop (SplitCommit only),
+	// which closes splitDone when split is closed and drained; inflight
+	// holds their message ids meanwhile.
+	split     chan *resolvedGroup
+	splitDone chan struct{}
+	inflight  *inflightIDs
 	// lookUpUntil is when ingest may stop looking message ids up before
 	// inserting into a DuplicateRefuser (see tryCommit); only the
 	// committer goroutine touches it.
@@ -120,7 +131,7 @@ func NewService(cfg Config) *Service {
 	if cfg.IsRetryable == nil {
 		cfg.IsRetryable = func(error) bool { return false }
 	}
-	return &Service{
+	s := &Service{
 		cfg: cfg,
 		resolver: identity.Resolver{
 			Clock:   cfg.Clock,
@@ -132,6 +143,10 @@ func NewService(cfg Config) *Service {
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
+	if cfg.SplitCommit {
+		s.split, s.splitDone, s.inflight = make(chan *resolvedGroup, 1), make(chan struct{}), &inflightIDs{}
+	}
+	return s
 }
 
 // errRefusedDuplicate marks a group that a DuplicateRefuser refused
@@ -230,6 +245,10 @@ func (s *Service) submit(ctx context.Context, pd *pending) (*Result, error) {
 // is queued and returns.
 func (s *Service) Run(ctx context.Context) {
 	defer close(s.stopped)
+	if s.split != nil {
+		go s.insertLoop(context.WithoutCancel(ctx))
+		defer func() { close(s.split); <-s.splitDone }()
+	}
 	for {
 		var first *pending
 		select {
@@ -265,16 +284,20 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 // commitGroup writes a group of requests in one transaction: one fsync for
-// many requests is what makes durable acknowledgement fast.
+// many requests is what makes durable acknowledgement fast. With
+// Config.SplitCommit the group's persons commit here and its events on the
+// inserter goroutine (split.go).
 func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	start := time.Now()
-	var results []*Result
-	var committed []*Event
-	var rejected []*Rejection
+	if s.split != nil {
+		s.resolveGroup(ctx, group, start)
+		return
+	}
+	var tried *tried
 	var err error
 	refused := false
 	for attempt := 0; attempt < 5; attempt++ {
-		results, committed, rejected, err = s.tryCommit(ctx, group, refused)
+		tried, err = s.tryCommit(ctx, group, wholeGroup, refused)
 		if err == nil {
 			s.resolver.Cache.Commit()
 			s.resolver.Persons.Commit()
@@ -295,6 +318,16 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
+	s.finish(ctx, group, start, tried, err)
+}
+
+// finish answers a group's requests once its events and rejections are
+// committed (or failed), and tells whoever waits for committed events.
+func (s *Service) finish(ctx context.Context, group []*pending, start time.Time, t *tried, err error) {
+	var committed []*Event
+	if err == nil {
+		committed = t.events
+	}
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.Commit(time.Since(start), len(committed), err)
 	}
@@ -305,13 +338,14 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		}
 		return
 	}
+	results := t.results
 	if s.OnCommit != nil && len(committed) > 0 {
 		s.OnCommit(committed)
 	}
 	if s.cfg.SoleWriter && len(committed) > 0 {
 		s.handed.put(committed)
 	}
-	s.queueRejections(rejected)
+	s.queueRejections(t.rejections)
 	for _, r := range results {
 		s.rejectedSincePrune += len(r.Rejected) + r.Suppressed
 	}
@@ -340,15 +374,41 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	}
 }
 
-// tryCommit returns each request's result, the committed events and the
-// rejections written to the log (with their ids set). forceLookUp makes it
-// look message ids up even in a DuplicateRefuser.
-func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp bool) ([]*Result, []*Event, []*Rejection, error) {
+// commitMode says what one transaction of tryCommit writes.
+type commitMode int
+
+const (
+	// wholeGroup writes the persons, the events and the rejections.
+	wholeGroup commitMode = iota
+	// personsOnly resolves and writes persons, and leaves the events and
+	// the rejections to the inserter (Config.SplitCommit).
+	personsOnly
+)
+
+// tried is what a transaction of tryCommit made of a group.
+type tried struct {
+	results []*Result
+	// events are the events stored (wholeGroup) or to store
+	// (personsOnly), with their persons set; reqOf[i] is the request
+	// events[i] came from.
+	events []*Event
+	reqOf  []int
+	// rejections are the rejected-events log entries written (with their
+	// ids set) or to write.
+	rejections []*Rejection
+	// dependsOn are the groups in flight (personsOnly) whose message ids
+	// made some of this group's messages duplicates.
+	dependsOn []uint64
+}
+
+// tryCommit runs one transaction of a group (see commitMode) and returns
+// what it made of it. forceLookUp makes it look message ids up even in a
+// DuplicateRefuser.
+func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMode, forceLookUp bool) (*tried, error) {
 	results := make([]*Result, len(group))
-	var committed []*Event
-	var logged []*Rejection
+	t := &tried{results: results}
 	err := s.cfg.InTx(ctx, func(st Store) error {
-		committed, logged = committed[:0], nil
+		*t = tried{results: results}
 		for i, pd := range group {
 			results[i] = &Result{Rejected: append([]*Rejection(nil), pd.rejected...)}
 		}
@@ -357,11 +417,18 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp b
 		// after it refused one: the lookup is a tenth of a group's time on
 		// PostgreSQL, and nearly always finds nothing.
 		refuser, refuses := st.(DuplicateRefuser)
-		lookUp := forceLookUp || !refuses || time.Now().Before(s.lookUpUntil)
-		live, err := dedupeGroup(ctx, st, group, results, lookUp)
+		// The inserter refuses nothing it could send back to be resolved
+		// again: a group whose persons commit apart always looks up.
+		lookUp := forceLookUp || !refuses || mode == personsOnly || time.Now().Before(s.lookUpUntil)
+		var inflight *inflightIDs
+		if mode == personsOnly {
+			inflight = s.inflight
+		}
+		live, deps, err := dedupeGroup(ctx, st, group, results, lookUp, inflight)
 		if err != nil {
 			return err
 		}
+		t.dependsOn = deps
 		// 2. Suppressed senders.
 		var suppressed []*Rejection
 		if len(live) > 0 {
@@ -378,7 +445,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp b
 				// a duplicate, and the refusal that would tell never
 				// comes for an event not inserted: look up after all.
 				lookUp = true
-				if live, err = dedupeGroup(ctx, st, group, results, lookUp); err != nil {
+				if live, _, err = dedupeGroup(ctx, st, group, results, lookUp, nil); err != nil {
 					return err
 				}
 			}
@@ -419,35 +486,42 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, forceLookUp b
 				return err
 			}
 			evs := make([]*Event, len(live))
+			t.reqOf = make([]int, len(live))
 			for i, sl := range live {
 				sl.p.Event.PersonID = owners[i]
 				evs[i] = sl.p.Event
+				t.reqOf[i] = sl.req
 				results[sl.req].Accepted++
 			}
-			if err := st.InsertEvents(ctx, evs); err != nil {
+			t.events = evs
+		}
+		// 4. The rejected log, in the same transaction as the events: the
+		// answer the client gets and the log never disagree.
+		rejs := suppressed
+		for _, r := range results {
+			rejs = append(rejs, r.Rejected...)
+		}
+		t.rejections = rejs
+		if mode == personsOnly {
+			return nil
+		}
+		if len(t.events) > 0 {
+			if err := st.InsertEvents(ctx, t.events); err != nil {
 				if refuses && !lookUp && refuser.RefusedDuplicate(err) {
 					s.lookUpUntil = time.Now().Add(lookUpAfterRefusal)
 					return fmt.Errorf("%w: %w", errRefusedDuplicate, err)
 				}
 				return err
 			}
-			committed = evs
-		}
-		// 4. The rejected log, in the same transaction: the answer the
-		// client gets and the log never disagree.
-		rejs := suppressed
-		for _, r := range results {
-			rejs = append(rejs, r.Rejected...)
 		}
 		if len(rejs) > 0 {
 			if err := st.InsertRejections(ctx, rejs); err != nil {
 				return err
 			}
-			logged = rejs
 		}
 		return nil
 	})
-	return results, committed, logged, err
+	return t, err
 }
 
 // slot is a message of a group's request still to be stored.
@@ -458,13 +532,22 @@ type slot struct {
 
 // dedupeGroup counts each request's duplicates into results (anew) and returns
 // the other messages: those neither stored (when lookUp; else the store
-// refuses them) nor repeated earlier in the group.
-func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Result, lookUp bool) ([]slot, error) {
-	byProp := map[string][]string{}
-	for _, pd := range group {
+// refuses them), nor repeated earlier in the group, nor held by a group in
+// inflight (if not nil; it returns the groups they depended on). inflight
+// is asked before the store: a group that leaves it has committed, so a
+// lookup that starts after is sure to see its events.
+func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Result, lookUp bool, inflight *inflightIDs) ([]slot, []uint64, error) {
+	var all []slot
+	for i, pd := range group {
+		results[i].Duplicates = 0
 		for _, p := range pd.parsed {
-			byProp[p.Event.PropertyID] = append(byProp[p.Event.PropertyID], p.Event.MessageID)
+			all = append(all, slot{i, p})
 		}
+	}
+	all, deps := inflight.dropInFlight(all, results)
+	byProp := map[string][]string{}
+	for _, sl := range all {
+		byProp[sl.p.Event.PropertyID] = append(byProp[sl.p.Event.PropertyID], sl.p.Event.MessageID)
 	}
 	existing := map[string]map[string]bool{}
 	for prop, ids := range byProp {
@@ -474,24 +557,21 @@ func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Res
 		}
 		ex, err := st.ExistingMessageIDs(ctx, prop, ids)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		existing[prop] = ex
 	}
-	var live []slot
-	for i, pd := range group {
-		results[i].Duplicates = 0
-		for _, p := range pd.parsed {
-			ex := existing[p.Event.PropertyID]
-			if ex[p.Event.MessageID] {
-				results[i].Duplicates++
-				continue
-			}
-			ex[p.Event.MessageID] = true
-			live = append(live, slot{i, p})
+	live := all[:0]
+	for _, sl := range all {
+		ex := existing[sl.p.Event.PropertyID]
+		if ex[sl.p.Event.MessageID] {
+			results[sl.req].Duplicates++
+			continue
 		}
+		ex[sl.p.Event.MessageID] = true
+		live = append(live, sl)
 	}
-	return live, nil
+	return live, deps, nil
 }
 
 // maybePrune trims the rejected-events log once enough was written since

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -407,6 +408,7 @@ func (e *env) startIngest(t *testing.T, clock onramp.Clock) *events.Service {
 		Clock:       clock,
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		IsRetryable: e.IsRetryable,
+		SplitCommit: e.splitCommit,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -433,6 +435,7 @@ func (e *env) startRacingIngest(t *testing.T, clock onramp.Clock, lose *atomic.I
 		Clock:       clock,
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		IsRetryable: func(err error) bool { return errors.Is(err, errRace) || e.IsRetryable(err) },
+		SplitCommit: e.splitCommit,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -453,6 +456,127 @@ func (e *env) ingest(t *testing.T, svc *events.Service, msgs ...string) *events.
 	}
 	return res
 }
+
+// startGatedIngest runs a split-commit events.Service whose transactions
+// first call gate with their number (1, 2, …), which may hold them or fail
+// them.
+func (e *env) startGatedIngest(t *testing.T, gate func(n int32) error) *events.Service {
+	var calls atomic.Int32
+	svc := events.NewService(events.Config{
+		Read: e.Reader(),
+		InTx: func(ctx context.Context, fn func(events.Store) error) error {
+			if err := gate(calls.Add(1)); err != nil {
+				return err
+			}
+			return e.InTx(ctx, func(s Store) error { return fn(s) })
+		},
+		Clock:       newClock(),
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		IsRetryable: e.IsRetryable,
+		SplitCommit: true,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return svc
+}
+
+// ingestAsync sends msgs as one request and returns its outcome later.
+func (e *env) ingestAsync(svc *events.Service, msgs ...string) <-chan ingestOutcome {
+	b := &events.Batch{}
+	for _, m := range msgs {
+		b.Messages = append(b.Messages, json.RawMessage(m))
+	}
+	out := make(chan ingestOutcome, 1)
+	go func() {
+		res, err := svc.Ingest(e.ctx, events.IngestParams{Batch: b, Envelope: events.Envelope{PropertyID: testProperty, ReceivedAt: at(time.Hour)}})
+		out <- ingestOutcome{res, err}
+	}()
+	return out
+}
+
+type ingestOutcome struct {
+	res *events.Result
+	err error
+}
+
+var splitOnlyTests = []test{
+	{"IngestSplit/ResendWhileInFlight", func(t *testing.T, e *env) {
+		// A message resent while its first copy's events are not committed
+		// yet is a duplicate, and is stored once.
+		held, release := make(chan struct{}), make(chan struct{})
+		svc := e.startGatedIngest(t, func(n int32) error {
+			if n == 2 { // the first group's events
+				close(held)
+				<-release
+			}
+			return nil
+		})
+		first := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
+		<-held
+		second := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`,
+			`{"type": "track", "messageId": "m2", "anonymousId": "anon-1", "event": "E"}`)
+		time.Sleep(200 * time.Millisecond) // the second request is resolved meanwhile
+		close(release)
+		r1, r2 := <-first, <-second
+		if r1.err != nil || r1.res.Accepted != 1 {
+			t.Fatalf("first = %+v, %v", r1.res, r1.err)
+		}
+		if r2.err != nil || r2.res.Accepted != 1 || r2.res.Duplicates != 1 {
+			t.Fatalf("resend = %+v, %v; want one accepted, one duplicate", r2.res, r2.err)
+		}
+		if n, err := e.Reader().CountEvents(e.ctx); err != nil || n != 2 {
+			t.Errorf("CountEvents = %d, %v; want 2", n, err)
+		}
+	}},
+	{"IngestSplit/InFlightCopyFails", func(t *testing.T, e *env) {
+		// When the events of the first copy fail to commit, a resend that
+		// counted on them must fail too: told "duplicate", its sender would
+		// never send the message again.
+		held, release := make(chan struct{}), make(chan struct{})
+		broken := errors.New("disk on fire")
+		svc := e.startGatedIngest(t, func(n int32) error {
+			if n == 2 {
+				close(held)
+				<-release
+				return broken
+			}
+			return nil
+		})
+		first := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
+		<-held
+		second := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
+		time.Sleep(200 * time.Millisecond)
+		close(release)
+		if r := <-first; r.err == nil {
+			t.Fatalf("first = %+v; want the commit's error", r.res)
+		}
+		if r := <-second; r.err == nil {
+			t.Fatalf("resend = %+v; want an error: the copy it counted on failed", r.res)
+		}
+		r := e.ingest(t, svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
+		if r.Accepted != 1 {
+			t.Fatalf("third send = %+v; want it stored", r)
+		}
+		if n, err := e.Reader().CountEvents(e.ctx); err != nil || n != 1 {
+			t.Errorf("CountEvents = %d, %v; want 1", n, err)
+		}
+	}},
+}
+
+// splitIngestTests are ingestTests again with events.Config.SplitCommit:
+// persons and events committed apart.
+var splitIngestTests = func() []test {
+	var out []test
+	for _, tc := range ingestTests {
+		out = append(out, test{"IngestSplit/" + strings.TrimPrefix(tc.name, "Ingest/"), func(t *testing.T, e *env) {
+			e.splitCommit = true
+			tc.run(t, e)
+		}})
+	}
+	return out
+}()
 
 var ingestTests = []test{
 	{"Ingest/EndToEnd", func(t *testing.T, e *env) {

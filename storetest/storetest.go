@@ -80,7 +80,7 @@ func (a adapted[Q]) InTx(ctx context.Context, fn func(Store) error) error {
 // database for each subtest, closed by t.Cleanup; subtests run in parallel.
 func Run(t *testing.T, open func(t *testing.T) Engine) {
 	groups := [][]test{propertyTests, tokenTests, personTests, identifierTests, searchTests, consoleTests, mergeTests,
-		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests,
+		suppressionTests, eventTests, timelineTests, rejectionTests, txTests, resolverTests, serviceTests, ingestTests, splitIngestTests, splitOnlyTests,
 		accountTests, sessionTests, codeTests, auditTests, outboxTests, oauthTests,
 		mfaTests, upstreamTests, jobTests}
 	t.Run("Migrate", func(t *testing.T) {
@@ -120,6 +120,8 @@ type test struct {
 type env struct {
 	Engine
 	ctx context.Context
+	// splitCommit makes startIngest commit persons and events apart.
+	splitCommit bool
 }
 
 // tx runs fn in a transaction and fails the test if it errs.

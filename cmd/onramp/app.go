@@ -101,6 +101,9 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 		},
 		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 		SoleWriter: eng.name == "sqlite",
+		// PostgreSQL's writers do not wait on each other: a group's events
+		// commit while the next group is resolved.
+		SplitCommit: eng.name == "postgres",
 	})
 	a.events.ConnectIdentity(a.identity)
 	auth.EraseOnDelete(a.identity)
