@@ -169,10 +169,9 @@ type Store interface {
 
 // DuplicateRefuser is a Store whose InsertEvents fails, as a whole, when a
 // (property id, message id) is stored already (PostgreSQL's unique index),
-// with an error RefusedDuplicate recognises. Ingest then need not look the
-// message ids up before inserting: it inserts, and only after a refusal
-// runs the group again with the lookup, and keeps looking up for a while,
-// since retries tend to come in bursts.
+// with an error RefusedDuplicate recognises. With Config.SplitCommit a
+// message another node stored after the group's lookup is refused so; the
+// events' transaction then runs again, without the ones stored.
 type DuplicateRefuser interface {
 	RefusedDuplicate(err error) bool
 }

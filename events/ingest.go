@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -71,10 +70,6 @@ type Service struct {
 	split     chan *resolvedGroup
 	splitDone chan struct{}
 	inflight  *inflightIDs
-	// lookUpUntil is when ingest may stop looking message ids up before
-	// inserting into a DuplicateRefuser (see tryCommit); only the
-	// committer goroutine touches it.
-	lookUpUntil time.Time
 
 	// live holds committed rejections until the publisher puts them on the
 	// bus; see queueRejections.
@@ -148,16 +143,6 @@ func NewService(cfg Config) *Service {
 	}
 	return s
 }
-
-// errRefusedDuplicate marks a group that a DuplicateRefuser refused
-// because it held a stored message id: it runs again at once, with the
-// lookup.
-var errRefusedDuplicate = errors.New("events: a message id is stored already")
-
-// lookUpAfterRefusal is how long ingest looks message ids up after a
-// DuplicateRefuser refused one: a client that retries usually retries more
-// than one batch, and each refusal costs a group's transaction.
-const lookUpAfterRefusal = time.Minute
 
 var errClosed = onramp.Errorf(onramp.EUNAVAILABLE, "Onramp is shutting down; retry shortly.")
 
@@ -295,9 +280,8 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	}
 	var tried *tried
 	var err error
-	refused := false
 	for attempt := 0; attempt < 5; attempt++ {
-		tried, err = s.tryCommit(ctx, group, wholeGroup, refused)
+		tried, err = s.tryCommit(ctx, group, wholeGroup)
 		if err == nil {
 			s.resolver.Cache.Commit()
 			s.resolver.Persons.Commit()
@@ -305,14 +289,6 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		}
 		s.resolver.Cache.Discard()
 		s.resolver.Persons.Discard()
-		if errors.Is(err, errRefusedDuplicate) && !refused {
-			// At once, now looking the ids up. A try that did what it
-			// was told is not a failed one: a group that lost races
-			// before must keep its tries.
-			refused = true
-			attempt--
-			continue
-		}
 		if !s.cfg.IsRetryable(err) {
 			break
 		}
@@ -402,9 +378,8 @@ type tried struct {
 }
 
 // tryCommit runs one transaction of a group (see commitMode) and returns
-// what it made of it. forceLookUp makes it look message ids up even in a
-// DuplicateRefuser.
-func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMode, forceLookUp bool) (*tried, error) {
+// what it made of it.
+func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMode) (*tried, error) {
 	results := make([]*Result, len(group))
 	t := &tried{results: results}
 	err := s.cfg.InTx(ctx, func(st Store) error {
@@ -412,19 +387,15 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMo
 		for i, pd := range group {
 			results[i] = &Result{Rejected: append([]*Rejection(nil), pd.rejected...)}
 		}
-		// 1. Duplicates: earlier requests, and repeats inside this group.
-		// A store that refuses a stored message id by itself is asked only
-		// after it refused one: the lookup is a tenth of a group's time on
-		// PostgreSQL, and nearly always finds nothing.
-		refuser, refuses := st.(DuplicateRefuser)
-		// The inserter refuses nothing it could send back to be resolved
-		// again: a group whose persons commit apart always looks up.
-		lookUp := forceLookUp || !refuses || mode == personsOnly || time.Now().Before(s.lookUpUntil)
+		// 1. Duplicates: earlier requests (stored, or in flight between
+		// the two commits of SplitCommit), and repeats inside this group.
+		// They are found before resolving, so that a resent identify
+		// cannot put back traits a newer one changed.
 		var inflight *inflightIDs
 		if mode == personsOnly {
 			inflight = s.inflight
 		}
-		live, deps, err := dedupeGroup(ctx, st, group, results, lookUp, inflight)
+		live, deps, err := dedupeGroup(ctx, st, group, results, inflight)
 		if err != nil {
 			return err
 		}
@@ -439,15 +410,6 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMo
 			sup, err := st.Suppressed(ctx, keys)
 			if err != nil {
 				return err
-			}
-			if len(sup) > 0 && !lookUp {
-				// A stored message resent by a sender suppressed since is
-				// a duplicate, and the refusal that would tell never
-				// comes for an event not inserted: look up after all.
-				lookUp = true
-				if live, _, err = dedupeGroup(ctx, st, group, results, lookUp, nil); err != nil {
-					return err
-				}
 			}
 			if len(sup) > 0 {
 				blocked := map[identity.Key]bool{}
@@ -507,10 +469,6 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMo
 		}
 		if len(t.events) > 0 {
 			if err := st.InsertEvents(ctx, t.events); err != nil {
-				if refuses && !lookUp && refuser.RefusedDuplicate(err) {
-					s.lookUpUntil = time.Now().Add(lookUpAfterRefusal)
-					return fmt.Errorf("%w: %w", errRefusedDuplicate, err)
-				}
 				return err
 			}
 		}
@@ -530,16 +488,14 @@ type slot struct {
 	p   *Parsed
 }
 
-// dedupeGroup counts each request's duplicates into results (anew) and returns
-// the other messages: those neither stored (when lookUp; else the store
-// refuses them), nor repeated earlier in the group, nor held by a group in
-// inflight (if not nil; it returns the groups they depended on). inflight
-// is asked before the store: a group that leaves it has committed, so a
-// lookup that starts after is sure to see its events.
-func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Result, lookUp bool, inflight *inflightIDs) ([]slot, []uint64, error) {
+// dedupeGroup counts each request's duplicates into results and returns the
+// other messages: those neither stored, nor repeated earlier in the group,
+// nor held by a group in inflight (if not nil; it returns the groups they
+// depended on). inflight is asked before the store: a group that leaves it
+// has committed, so a lookup that starts after is sure to see its events.
+func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Result, inflight *inflightIDs) ([]slot, []uint64, error) {
 	var all []slot
 	for i, pd := range group {
-		results[i].Duplicates = 0
 		for _, p := range pd.parsed {
 			all = append(all, slot{i, p})
 		}
@@ -551,10 +507,6 @@ func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Res
 	}
 	existing := map[string]map[string]bool{}
 	for prop, ids := range byProp {
-		if !lookUp {
-			existing[prop] = map[string]bool{}
-			continue
-		}
 		ex, err := st.ExistingMessageIDs(ctx, prop, ids)
 		if err != nil {
 			return nil, nil, err

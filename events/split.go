@@ -45,6 +45,11 @@ type resolvedGroup struct {
 	tried *tried
 }
 
+// errRefusedDuplicate marks events a DuplicateRefuser refused because one
+// of their message ids is stored already: insertResolved runs again at
+// once, with the lookup.
+var errRefusedDuplicate = errors.New("events: a message id is stored already")
+
 // errEarlierGroupFailed fails a group that counted messages of a failed
 // group in flight as duplicates.
 var errEarlierGroupFailed = onramp.Errorf(onramp.EUNAVAILABLE, "An earlier batch with the same message ids failed to commit; retry.")
@@ -54,7 +59,7 @@ func (s *Service) resolveGroup(ctx context.Context, group []*pending, start time
 	var t *tried
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		t, err = s.tryCommit(ctx, group, personsOnly, true)
+		t, err = s.tryCommit(ctx, group, personsOnly)
 		if err == nil {
 			s.resolver.Cache.Commit()
 			s.resolver.Persons.Commit()

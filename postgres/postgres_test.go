@@ -2,10 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/onramp-dev/onramp"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,5 +380,71 @@ func TestTriggersFindTheirTablesFromAnotherSearchPath(t *testing.T) {
 	}
 	if _, err := c.Exec(ctx, `UPDATE `+q+` SET traits = '{"plan": "team"}' WHERE id = 'per_x'`); err != nil {
 		t.Fatalf("update from another search_path: %v", err)
+	}
+}
+
+func TestSplitCommitCountsAnotherNodesInsertAsDuplicate(t *testing.T) {
+	// Node 1 resolves a group, then node 2 stores the same message before
+	// node 1's events commit: node 1's insert is refused by the unique
+	// index, and it stores the rest of the group and answers "duplicate"
+	// for that message instead of failing the request.
+	ctx := context.Background()
+	url := pgtest.Schema(pgtest.Database(t, "Postgres engine tests"))
+	db1, db2 := open(t, url), open(t, url)
+	if _, err := db1.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := func(db *postgres.DB, gate func(n int32)) *events.Service {
+		var calls atomic.Int32
+		svc := events.NewService(events.Config{
+			Read: db.Reader(),
+			InTx: func(ctx context.Context, fn func(events.Store) error) error {
+				gate(calls.Add(1))
+				return db.InTx(ctx, func(q *postgres.Queries) error { return fn(q) })
+			},
+			Clock: onramp.SystemClock{}, Log: slog.New(slog.DiscardHandler), IsRetryable: postgres.IsRetryable, SplitCommit: true,
+		})
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { svc.Run(runCtx); close(done) }()
+		t.Cleanup(func() { stop(); <-done })
+		return svc
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	node1 := start(db1, func(n int32) {
+		if n == 2 { // the first group's events
+			close(held)
+			<-release
+		}
+	})
+	node2 := start(db2, func(int32) {})
+	ingest := func(svc *events.Service, msgs ...string) (*events.Result, error) {
+		b := &events.Batch{}
+		for _, m := range msgs {
+			b.Messages = append(b.Messages, json.RawMessage(m))
+		}
+		return svc.Ingest(ctx, events.IngestParams{Batch: b, Envelope: events.Envelope{PropertyID: "prp_1", ReceivedAt: time.Now()}})
+	}
+	type outcome struct {
+		res *events.Result
+		err error
+	}
+	first := make(chan outcome, 1)
+	go func() {
+		res, err := ingest(node1, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`,
+			`{"type": "track", "messageId": "m2", "anonymousId": "anon-1", "event": "E"}`)
+		first <- outcome{res, err}
+	}()
+	<-held
+	if res, err := ingest(node2, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`); err != nil || res.Accepted != 1 {
+		t.Fatalf("node 2 = %+v, %v", res, err)
+	}
+	close(release)
+	got := <-first
+	if got.err != nil || got.res.Accepted != 1 || got.res.Duplicates != 1 {
+		t.Fatalf("node 1 = %+v, %v; want m2 accepted and m1 a duplicate", got.res, got.err)
+	}
+	if n, err := db1.Reader().CountEvents(ctx); err != nil || n != 2 {
+		t.Errorf("CountEvents = %d, %v; want 2", n, err)
 	}
 }
