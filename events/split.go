@@ -43,6 +43,10 @@ type resolvedGroup struct {
 	group []*pending
 	start time.Time
 	tried *tried
+	// held are the events whose message ids inflight holds for the group:
+	// tried.events as resolved, before insertResolved drops any that
+	// another node stored meanwhile.
+	held []*Event
 }
 
 // errRefusedDuplicate marks events a DuplicateRefuser refused because one
@@ -76,8 +80,8 @@ func (s *Service) resolveGroup(ctx context.Context, group []*pending, start time
 		s.finish(ctx, group, start, t, err)
 		return
 	}
-	rg := &resolvedGroup{group: group, start: start, tried: t}
-	rg.id = s.inflight.add(t.events)
+	rg := &resolvedGroup{group: group, start: start, tried: t, held: t.events}
+	rg.id = s.inflight.add(rg.held)
 	s.split <- rg
 }
 
@@ -106,7 +110,7 @@ func (s *Service) insertLoop(ctx context.Context) {
 				delete(failed, id)
 			}
 		}
-		s.inflight.remove(rg.id, rg.tried.events)
+		s.inflight.remove(rg.id, rg.held)
 		s.finish(ctx, rg.group, rg.start, rg.tried, err)
 	}
 }

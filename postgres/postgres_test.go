@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/onramp-dev/onramp"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/identity"
 	"github.com/onramp-dev/onramp/postgres"
@@ -446,5 +446,22 @@ func TestSplitCommitCountsAnotherNodesInsertAsDuplicate(t *testing.T) {
 	}
 	if n, err := db1.Reader().CountEvents(ctx); err != nil || n != 2 {
 		t.Errorf("CountEvents = %d, %v; want 2", n, err)
+	}
+	// Node 1 must have forgotten m1 as in flight with the group: once the
+	// person is deleted (and their events with them), a retry of m1 is
+	// stored again (tracking.md, Duplicates), not counted as a duplicate
+	// of an event no one holds.
+	anon, err := db1.Reader().FindIdentifiers(ctx, []identity.Key{{Type: identity.AnonymousID, Value: "anon-1"}})
+	if err != nil || len(anon) != 1 {
+		t.Fatalf("FindIdentifiers = %v, %v", anon, err)
+	}
+	if err := db1.Writer().DeletePersons(ctx, []string{anon[0].PersonID}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := ingest(node1, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`); err != nil || res.Accepted != 1 {
+		t.Fatalf("m1 resent to node 1 after the delete = %+v, %v; want it stored again", res, err)
+	}
+	if n, err := db1.Reader().CountEvents(ctx); err != nil || n != 1 {
+		t.Errorf("CountEvents after the resend = %d, %v; want 1", n, err)
 	}
 }
