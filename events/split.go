@@ -119,8 +119,14 @@ func (s *Service) insertLoop(ctx context.Context) {
 // the inserter commits, one waiting in the channel, one being resolved.
 const inflightGroups = 3
 
+// errPersonDeleted fails a group one of whose persons was deleted after
+// its persons committed: its events must not outlive the delete. A retry
+// is resolved again, to a new person (or refused as suppressed).
+var errPersonDeleted = onramp.Errorf(onramp.EUNAVAILABLE, "A person of this batch was deleted while it was being stored; retry.")
+
 // insertResolved commits t's events and rejections in one transaction,
-// counting as duplicates the events the store says are stored already.
+// counting as duplicates the events the store says are stored already,
+// and failing if a person of the events is gone.
 func (s *Service) insertResolved(ctx context.Context, t *tried) error {
 	lookUp := false
 	var err error
@@ -134,6 +140,9 @@ func (s *Service) insertResolved(ctx context.Context, t *tried) error {
 				}
 			}
 			if len(evs) > 0 {
+				if err := personsExist(ctx, st, evs); err != nil {
+					return err
+				}
 				if err := st.InsertEvents(ctx, evs); err != nil {
 					if r, ok := st.(DuplicateRefuser); ok && !lookUp && r.RefusedDuplicate(err) {
 						return fmt.Errorf("%w: %w", errRefusedDuplicate, err)
@@ -160,6 +169,29 @@ func (s *Service) insertResolved(ctx context.Context, t *tried) error {
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
 	return err
+}
+
+// personsExist fails with errPersonDeleted if a person of evs is not
+// stored: deleted since the group's persons committed. (A delete that
+// commits while this transaction runs is not seen; that race is as old as
+// ingest's cached persons, which it also has.)
+func personsExist(ctx context.Context, st Store, evs []*Event) error {
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range evs {
+		if !seen[e.PersonID] {
+			seen[e.PersonID] = true
+			ids = append(ids, e.PersonID)
+		}
+	}
+	ps, err := st.PersonsByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	if len(ps) < len(ids) {
+		return errPersonDeleted
+	}
+	return nil
 }
 
 // dropStored removes from t the events whose message ids st holds, moving

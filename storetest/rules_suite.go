@@ -563,6 +563,51 @@ var splitOnlyTests = []test{
 			t.Errorf("CountEvents = %d, %v; want 1", n, err)
 		}
 	}},
+	{"IngestSplit/PersonDeletedInFlight", func(t *testing.T, e *env) {
+		// A person deleted between their persons' commit and their events'
+		// must not get those events afterwards: deleting a person deletes
+		// their events (tracking.md), and a retry after the delete makes a
+		// new person.
+		held, release := make(chan struct{}), make(chan struct{})
+		svc := e.startGatedIngest(t, func(n int32) error {
+			if n == 2 { // the first group's events
+				close(held)
+				<-release
+			}
+			return nil
+		})
+		first := e.ingestAsync(svc, `{"type": "identify", "messageId": "m1", "anonymousId": "anon-1", "traits": {"email": "ada@example.com"}}`)
+		<-held
+		pid := e.ownerOf(t, anon("anon-1"))
+		if pid == "" {
+			t.Fatal("the first group's persons are not committed")
+		}
+		ids := e.service(newClock())
+		ids.OnChange = func([]string) { svc.ForgetIdentities() }
+		_, err := ids.Delete(e.ctx, pid)
+		must(t, err)
+		close(release)
+		r1 := <-first
+		tl, err := e.Reader().Timeline(e.ctx, events.TimelineQuery{PersonIDs: []string{pid}, Limit: 10})
+		must(t, err)
+		if len(tl) != 0 {
+			t.Fatalf("the deleted person has events %v (first request: %+v, %v)", messageIDs(tl), r1.res, r1.err)
+		}
+		if n, err := e.Reader().CountEvents(e.ctx); err != nil || n != 0 {
+			t.Fatalf("CountEvents = %d, %v; want 0 (first request: %+v, %v)", n, err, r1.res, r1.err)
+		}
+		if r1.err == nil {
+			t.Fatalf("first request = %+v; want an error to retry: its events were not stored", r1.res)
+		}
+		// The retry is stored, for a new person.
+		r := e.ingest(t, svc, `{"type": "identify", "messageId": "m1", "anonymousId": "anon-1", "traits": {"email": "ada@example.com"}}`)
+		if r.Accepted != 1 {
+			t.Fatalf("retry = %+v; want it stored", r)
+		}
+		if p := e.ownerOf(t, anon("anon-1")); p == "" || p == pid {
+			t.Errorf("after the retry anon-1 belongs to %q; want a new person", p)
+		}
+	}},
 }
 
 // splitIngestTests are ingestTests again with events.Config.SplitCommit:
