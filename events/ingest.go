@@ -62,7 +62,9 @@ type Service struct {
 	wake     chan struct{}
 
 	// rejectedSincePrune counts log entries written since the last prune;
-	// only the committer goroutine touches it.
+	// only the goroutine that answers committed groups touches it (the
+	// committer, or with SplitCommit insertLoop: finish with an error
+	// returns before it).
 	rejectedSincePrune int
 	// split carries resolved groups to insertLoop (SplitCommit only),
 	// which closes splitDone when split is closed and drained; inflight
