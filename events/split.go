@@ -184,14 +184,29 @@ func personsExist(ctx context.Context, st Store, evs []*Event) error {
 			ids = append(ids, e.PersonID)
 		}
 	}
-	ps, err := st.PersonsByID(ctx, ids)
-	if err != nil {
-		return err
+	n := 0
+	if c, ok := st.(PersonCounter); ok {
+		var err error
+		if n, err = c.CountPersonsByID(ctx, ids); err != nil {
+			return err
+		}
+	} else {
+		ps, err := st.PersonsByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		n = len(ps)
 	}
-	if len(ps) < len(ids) {
+	if n < len(ids) {
 		return errPersonDeleted
 	}
 	return nil
+}
+
+// PersonCounter is a Store that counts stored persons among ids without
+// reading them (for the check of split commits).
+type PersonCounter interface {
+	CountPersonsByID(ctx context.Context, ids []string) (int, error)
 }
 
 // dropStored removes from t the events whose message ids st holds, moving

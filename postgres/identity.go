@@ -87,6 +87,20 @@ func (q *Queries) PersonsByID(ctx context.Context, ids []string) ([]*identity.Pe
 	return q.queryPersons(ctx, `SELECT `+personCols+` FROM persons WHERE id = ANY($1)`, dedupe(ids))
 }
 
+// CountPersonsByID counts how many of ids are stored persons
+// (events.PersonCounter): an index-only probe, where PersonsByID would
+// fetch and decode every row.
+func (q *Queries) CountPersonsByID(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	if err := q.x.QueryRow(ctx, `SELECT count(*) FROM persons WHERE id = ANY($1)`, dedupe(ids)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count persons: %w", err)
+	}
+	return n, nil
+}
+
 // personArrays are the columns of persons, one array each, for unnest.
 type personArrays struct {
 	id, root, merged, user, traits, name []string

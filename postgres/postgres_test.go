@@ -465,3 +465,6 @@ func TestSplitCommitCountsAnotherNodesInsertAsDuplicate(t *testing.T) {
 		t.Errorf("CountEvents after the resend = %d, %v; want 1", n, err)
 	}
 }
+
+// The split commit's check relies on PostgreSQL counting persons cheaply.
+var _ events.PersonCounter = (*postgres.Queries)(nil)
