@@ -280,14 +280,21 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		s.resolveGroup(ctx, group, start)
 		return
 	}
-	var tried *tried
+	t, err := s.commitTries(ctx, group, wholeGroup)
+	s.finish(ctx, group, start, t, err)
+}
+
+// commitTries runs tryCommit until it succeeds, up to five times while
+// its error is retryable, and keeps the identity caches in step.
+func (s *Service) commitTries(ctx context.Context, group []*pending, mode commitMode) (*tried, error) {
+	var t *tried
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		tried, err = s.tryCommit(ctx, group, wholeGroup)
+		t, err = s.tryCommit(ctx, group, mode)
 		if err == nil {
 			s.resolver.Cache.Commit()
 			s.resolver.Persons.Commit()
-			break
+			return t, nil
 		}
 		s.resolver.Cache.Discard()
 		s.resolver.Persons.Discard()
@@ -296,7 +303,7 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
-	s.finish(ctx, group, start, tried, err)
+	return t, err
 }
 
 // finish answers a group's requests once its events and rejections are

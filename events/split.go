@@ -60,22 +60,7 @@ var errEarlierGroupFailed = onramp.Errorf(onramp.EUNAVAILABLE, "An earlier batch
 
 // resolveGroup is commitGroup's first half with SplitCommit.
 func (s *Service) resolveGroup(ctx context.Context, group []*pending, start time.Time) {
-	var t *tried
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		t, err = s.tryCommit(ctx, group, personsOnly)
-		if err == nil {
-			s.resolver.Cache.Commit()
-			s.resolver.Persons.Commit()
-			break
-		}
-		s.resolver.Cache.Discard()
-		s.resolver.Persons.Discard()
-		if !s.cfg.IsRetryable(err) {
-			break
-		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
-	}
+	t, err := s.commitTries(ctx, group, personsOnly)
 	if err != nil {
 		s.finish(ctx, group, start, t, err)
 		return

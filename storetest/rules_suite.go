@@ -400,21 +400,32 @@ var serviceTests = []test{
 
 // startIngest runs an events.Service over e until the test ends.
 func (e *env) startIngest(t *testing.T, clock onramp.Clock) *events.Service {
-	svc := events.NewService(events.Config{
-		Read: e.Reader(),
-		InTx: func(ctx context.Context, fn func(events.Store) error) error {
-			return e.InTx(ctx, func(s Store) error { return fn(s) })
-		},
-		Clock:       clock,
-		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		IsRetryable: e.IsRetryable,
-		SplitCommit: e.splitCommit,
-	})
+	return e.runIngest(t, events.Config{Clock: clock})
+}
+
+// runIngest runs an events.Service with cfg over e until the test ends;
+// unset, InTx is e's, IsRetryable e's, SplitCommit e.splitCommit.
+func (e *env) runIngest(t *testing.T, cfg events.Config) *events.Service {
+	cfg.Read = e.Reader()
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.InTx == nil {
+		cfg.InTx = e.ingestTx
+	}
+	if cfg.IsRetryable == nil {
+		cfg.IsRetryable = e.IsRetryable
+	}
+	cfg.SplitCommit = cfg.SplitCommit || e.splitCommit
+	svc := events.NewService(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return svc
+}
+
+// ingestTx is e's transaction as events.Service wants it.
+func (e *env) ingestTx(ctx context.Context, fn func(events.Store) error) error {
+	return e.InTx(ctx, func(s Store) error { return fn(s) })
 }
 
 // errRace stands in for a race another node won (a serialization failure
@@ -424,24 +435,16 @@ var errRace = errors.New("storetest: lost a race with another node")
 // startRacingIngest is startIngest whose next *lose transactions fail
 // with errRace before they run.
 func (e *env) startRacingIngest(t *testing.T, clock onramp.Clock, lose *atomic.Int32) *events.Service {
-	svc := events.NewService(events.Config{
-		Read: e.Reader(),
+	return e.runIngest(t, events.Config{
+		Clock: clock,
 		InTx: func(ctx context.Context, fn func(events.Store) error) error {
 			if lose.Add(-1) >= 0 {
 				return errRace
 			}
-			return e.InTx(ctx, func(s Store) error { return fn(s) })
+			return e.ingestTx(ctx, fn)
 		},
-		Clock:       clock,
-		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		IsRetryable: func(err error) bool { return errors.Is(err, errRace) || e.IsRetryable(err) },
-		SplitCommit: e.splitCommit,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return svc
 }
 
 func (e *env) ingest(t *testing.T, svc *events.Service, msgs ...string) *events.Result {
@@ -462,24 +465,32 @@ func (e *env) ingest(t *testing.T, svc *events.Service, msgs ...string) *events.
 // them.
 func (e *env) startGatedIngest(t *testing.T, gate func(n int32) error) *events.Service {
 	var calls atomic.Int32
-	svc := events.NewService(events.Config{
-		Read: e.Reader(),
+	return e.runIngest(t, events.Config{
+		Clock: newClock(),
 		InTx: func(ctx context.Context, fn func(events.Store) error) error {
 			if err := gate(calls.Add(1)); err != nil {
 				return err
 			}
-			return e.InTx(ctx, func(s Store) error { return fn(s) })
+			return e.ingestTx(ctx, fn)
 		},
-		Clock:       newClock(),
-		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		IsRetryable: e.IsRetryable,
 		SplitCommit: true,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return svc
+}
+
+// startHeldIngest is startGatedIngest whose second transaction (the first
+// group's events) waits until release is closed and then fails with err,
+// or goes on if err is nil; held is closed once it waits.
+func (e *env) startHeldIngest(t *testing.T, err error) (svc *events.Service, held, release chan struct{}) {
+	held, release = make(chan struct{}), make(chan struct{})
+	svc = e.startGatedIngest(t, func(n int32) error {
+		if n == 2 {
+			close(held)
+			<-release
+			return err
+		}
+		return nil
+	})
+	return svc, held, release
 }
 
 // ingestAsync sends msgs as one request and returns its outcome later.
@@ -505,14 +516,7 @@ var splitOnlyTests = []test{
 	{"IngestSplit/ResendWhileInFlight", func(t *testing.T, e *env) {
 		// A message resent while its first copy's events are not committed
 		// yet is a duplicate, and is stored once.
-		held, release := make(chan struct{}), make(chan struct{})
-		svc := e.startGatedIngest(t, func(n int32) error {
-			if n == 2 { // the first group's events
-				close(held)
-				<-release
-			}
-			return nil
-		})
+		svc, held, release := e.startHeldIngest(t, nil)
 		first := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
 		<-held
 		second := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`,
@@ -534,16 +538,7 @@ var splitOnlyTests = []test{
 		// When the events of the first copy fail to commit, a resend that
 		// counted on them must fail too: told "duplicate", its sender would
 		// never send the message again.
-		held, release := make(chan struct{}), make(chan struct{})
-		broken := errors.New("disk on fire")
-		svc := e.startGatedIngest(t, func(n int32) error {
-			if n == 2 {
-				close(held)
-				<-release
-				return broken
-			}
-			return nil
-		})
+		svc, held, release := e.startHeldIngest(t, errors.New("disk on fire"))
 		first := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
 		<-held
 		second := e.ingestAsync(svc, `{"type": "track", "messageId": "m1", "anonymousId": "anon-1", "event": "E"}`)
@@ -568,14 +563,7 @@ var splitOnlyTests = []test{
 		// must not get those events afterwards: deleting a person deletes
 		// their events (tracking.md), and a retry after the delete makes a
 		// new person.
-		held, release := make(chan struct{}), make(chan struct{})
-		svc := e.startGatedIngest(t, func(n int32) error {
-			if n == 2 { // the first group's events
-				close(held)
-				<-release
-			}
-			return nil
-		})
+		svc, held, release := e.startHeldIngest(t, nil)
 		first := e.ingestAsync(svc, `{"type": "identify", "messageId": "m1", "anonymousId": "anon-1", "traits": {"email": "ada@example.com"}}`)
 		<-held
 		pid := e.ownerOf(t, anon("anon-1"))
