@@ -219,12 +219,22 @@ func (s *Service) submit(ctx context.Context, pd *pending) (*Result, error) {
 		return nil, errClosed
 	}
 	// Once queued, the request is committed or failed even if the caller
-	// goes away; waiting on ctx here only stops the wait.
+	// goes away; waiting on ctx here only stops the wait. A request queued
+	// just after Run's last drain (it read closed before Run set it) is
+	// never taken: when Run has stopped, every request it took has its
+	// answer in done, so one without is refused.
 	select {
 	case r := <-pd.done:
 		return r.res, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.stopped:
+		select {
+		case r := <-pd.done:
+			return r.res, r.err
+		default:
+			return nil, errClosed
+		}
 	}
 }
 
