@@ -410,11 +410,7 @@ func (s *Service) tryCommit(ctx context.Context, group []*pending, mode commitMo
 		// the two commits of SplitCommit), and repeats inside this group.
 		// They are found before resolving, so that a resent identify
 		// cannot put back traits a newer one changed.
-		var inflight *inflightIDs
-		if mode == personsOnly {
-			inflight = s.inflight
-		}
-		live, deps, err := dedupeGroup(ctx, st, group, results, inflight)
+		live, deps, err := dedupeGroup(ctx, st, group, results, s.inflight) // nil without SplitCommit
 		if err != nil {
 			return err
 		}
@@ -520,17 +516,13 @@ func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Res
 		}
 	}
 	all, deps := inflight.dropInFlight(all, results)
-	byProp := map[string][]string{}
-	for _, sl := range all {
-		byProp[sl.p.Event.PropertyID] = append(byProp[sl.p.Event.PropertyID], sl.p.Event.MessageID)
+	evs := make([]*Event, len(all))
+	for i, sl := range all {
+		evs[i] = sl.p.Event
 	}
-	existing := map[string]map[string]bool{}
-	for prop, ids := range byProp {
-		ex, err := st.ExistingMessageIDs(ctx, prop, ids)
-		if err != nil {
-			return nil, nil, err
-		}
-		existing[prop] = ex
+	existing, err := storedMessageIDs(ctx, st, evs)
+	if err != nil {
+		return nil, nil, err
 	}
 	live := all[:0]
 	for _, sl := range all {
@@ -543,6 +535,24 @@ func dedupeGroup(ctx context.Context, st Store, group []*pending, results []*Res
 		live = append(live, sl)
 	}
 	return live, deps, nil
+}
+
+// storedMessageIDs returns, by property, which message ids of evs st holds
+// (every property of evs has a map, empty if none).
+func storedMessageIDs(ctx context.Context, st Store, evs []*Event) (map[string]map[string]bool, error) {
+	byProp := map[string][]string{}
+	for _, e := range evs {
+		byProp[e.PropertyID] = append(byProp[e.PropertyID], e.MessageID)
+	}
+	stored := make(map[string]map[string]bool, len(byProp))
+	for prop, ids := range byProp {
+		ex, err := st.ExistingMessageIDs(ctx, prop, ids)
+		if err != nil {
+			return nil, err
+		}
+		stored[prop] = ex
+	}
+	return stored, nil
 }
 
 // maybePrune trims the rejected-events log once enough was written since

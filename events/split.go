@@ -120,7 +120,7 @@ func (s *Service) insertResolved(ctx context.Context, t *tried) error {
 			evs := t.events
 			if lookUp {
 				var err error
-				if evs, err = s.dropStored(ctx, st, t); err != nil {
+				if evs, err = dropStored(ctx, st, t); err != nil {
 					return err
 				}
 			}
@@ -196,18 +196,10 @@ type PersonCounter interface {
 
 // dropStored removes from t the events whose message ids st holds, moving
 // them from each request's Accepted to its Duplicates.
-func (s *Service) dropStored(ctx context.Context, st Store, t *tried) ([]*Event, error) {
-	byProp := map[string][]string{}
-	for _, e := range t.events {
-		byProp[e.PropertyID] = append(byProp[e.PropertyID], e.MessageID)
-	}
-	stored := map[string]map[string]bool{}
-	for prop, ids := range byProp {
-		ex, err := st.ExistingMessageIDs(ctx, prop, ids)
-		if err != nil {
-			return nil, err
-		}
-		stored[prop] = ex
+func dropStored(ctx context.Context, st Store, t *tried) ([]*Event, error) {
+	stored, err := storedMessageIDs(ctx, st, t.events)
+	if err != nil {
+		return nil, err
 	}
 	kept, keptReq := t.events[:0:0], t.reqOf[:0:0]
 	for i, e := range t.events {

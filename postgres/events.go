@@ -79,34 +79,20 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 
 // notePersonProperties records which persons have events from which
 // property (the console's property filter): the distinct pairs of the
-// batch that the snapshot does not hold yet; most exist and cost a probe.
-// Inside InTx, pairs known to exist (DB.pairs) are not even sent.
+// batch that the snapshot does not hold yet and, inside InTx, DB.pairs does
+// not know to be stored.
 func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event) error {
-	type pair struct{ person, property string }
-	seen := make(map[pair]bool, len(evs))
-	var persons, props []string
-	var keys []uint64
-	for _, e := range evs {
-		k := pair{e.PersonID, e.PropertyID}
-		if !seen[k] {
-			seen[k] = true
-			persons, props = append(persons, k.person), append(props, k.property)
-		}
-	}
+	var known *seen.Set
 	if q.db != nil {
-		keys = make([]uint64, len(persons))
-		for i := range persons {
-			keys[i] = personPropertyKey(persons[i], props[i])
-		}
-		missing := q.db.pairs.Missing(keys)
-		if len(missing) == 0 {
-			return nil
-		}
-		kp, kq, kk := persons[:0], props[:0], keys[:0]
-		for _, i := range missing {
-			kp, kq, kk = append(kp, persons[i]), append(kq, props[i]), append(kk, keys[i])
-		}
-		persons, props, keys = kp, kq, kk
+		known = q.db.pairs
+	}
+	pairs, keys := events.NewPersonProperties(evs, known)
+	if len(pairs) == 0 {
+		return nil
+	}
+	persons, props := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, p := range pairs {
+		persons[i], props[i] = p.PersonID, p.PropertyID
 	}
 	_, err := q.x.Exec(ctx, `INSERT INTO person_properties (person_id, property_id)
 		SELECT u.person_id, u.property_id FROM unnest($1::text[], $2::text[]) AS u(person_id, property_id)
@@ -116,14 +102,6 @@ func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event)
 	}
 	q.stagedPairs = append(q.stagedPairs, keys...)
 	return nil
-}
-
-// personPairsRemembered bounds DB.pairs (see the sqlite package).
-const personPairsRemembered = 200_000
-
-// personPropertyKey is a person_properties row's key in DB.pairs.
-func personPropertyKey(personID, propertyID string) uint64 {
-	return seen.Key(personID, propertyID)
 }
 
 // seqBlock is how many numbers a transaction reserves at least. Ingest

@@ -95,7 +95,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("postgres: open readers: %w", err)
 	}
-	return &DB{w: w, r: r, pairs: seen.New(personPairsRemembered), writer: onramp.NewID("wrt")}, nil
+	return &DB{w: w, r: r, pairs: events.NewKnownPersonProperties(), writer: onramp.NewID("wrt")}, nil
 }
 
 // Close closes both pools.

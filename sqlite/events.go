@@ -50,38 +50,19 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 
 // notePersonProperties records which persons have events from which
 // property (the console's property filter): one row per distinct pair of
-// the chunk. Inside InTx, pairs this database is known to hold (db.pairs)
-// are skipped: nearly all of them, each of which cost a probe of the index.
+// the chunk that, inside InTx, db.pairs does not know to be stored.
 func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event) error {
-	type pair struct{ person, property string }
-	seen := make(map[pair]bool, len(evs))
-	var pairs []pair
-	for _, e := range evs {
-		k := pair{e.PersonID, e.PropertyID}
-		if !seen[k] {
-			seen[k] = true
-			pairs = append(pairs, k)
-		}
-	}
-	var keys []uint64
+	var known *seen.Set
 	if q.db != nil {
-		keys = make([]uint64, len(pairs))
-		for i, p := range pairs {
-			keys[i] = personPropertyKey(p.person, p.property)
-		}
-		missing := q.db.pairs.Missing(keys)
-		if len(missing) == 0 {
-			return nil
-		}
-		kept, keptKeys := pairs[:0], keys[:0]
-		for _, i := range missing {
-			kept, keptKeys = append(kept, pairs[i]), append(keptKeys, keys[i])
-		}
-		pairs, keys = kept, keptKeys
+		known = q.db.pairs
+	}
+	pairs, keys := events.NewPersonProperties(evs, known)
+	if len(pairs) == 0 {
+		return nil
 	}
 	args := make([]any, 0, 2*len(pairs))
 	for _, p := range pairs {
-		args = append(args, p.person, p.property)
+		args = append(args, p.PersonID, p.PropertyID)
 	}
 	n := padded(len(pairs))
 	args = padArgs(args, 2, n)
@@ -92,10 +73,6 @@ func (q *Queries) notePersonProperties(ctx context.Context, evs []*events.Event)
 	return nil
 }
 
-// personPairsRemembered bounds DB.pairs: 200,000 to 400,000 keys, 8 to
-// 16 MB at most.
-const personPairsRemembered = 200_000
-
 // forgetPairs clears the DB's memory of person_properties rows: the
 // caller is deleting some.
 func (q *Queries) forgetPairs() {
@@ -104,11 +81,6 @@ func (q *Queries) forgetPairs() {
 			db.pairs.Clear()
 		}
 	}
-}
-
-// personPropertyKey is a person_properties row's key in DB.pairs.
-func personPropertyKey(personID, propertyID string) uint64 {
-	return seen.Key(personID, propertyID)
 }
 
 func rawText(b json.RawMessage) any {

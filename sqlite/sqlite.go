@@ -175,7 +175,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: seen.New(personPairsRemembered)}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: events.NewKnownPersonProperties()}, nil
 }
 
 // Close closes the database.
