@@ -40,6 +40,9 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 		first := last - int64(len(evs)) + 1
 		for i, e := range evs {
 			e.Seq = first + int64(i)
+			if q.db != nil {
+				q.stageTimeline(e.PersonID, e.Seq, micros(e.Timestamp))
+			}
 		}
 		if err := q.noteMessageHashes(ctx, evs); err != nil {
 			return err
@@ -120,68 +123,79 @@ func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
 	return out, rows.Err()
 }
 
-// Timeline reads each person's newest events through the (person_id, ts,
-// seq) index and merges them. One subquery per person, each with its own
-// LIMIT, because "person_id IN (…) ORDER BY ts" makes SQLite read every
-// event of those persons and sort them: fine for a visitor with twenty
-// events, not for a customer with a hundred thousand.
+// Timeline reads each person's newest events through the timeline table
+// (timeline_index.go) and merges them with the events that may not be in
+// it yet. One subquery per person, each with its own LIMIT, because
+// "person_id IN (…) ORDER BY ts" makes SQLite read every event of those
+// persons and sort them: fine for a visitor with twenty events, not for a
+// customer with a hundred thousand.
 func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
 	if len(tq.PersonIDs) == 0 {
 		return nil, nil
 	}
-	query, args := timelineSQL(tq)
+	query, args := q.timelineSQL(tq)
 	return q.timelineRead(ctx, query, args)
 }
 
 // timelineSQL is the Timeline query, as a function of the columns it
 // returns (packed or plain, timelineRead), and its arguments.
-func timelineSQL(tq events.TimelineQuery) (query func(cols string) string, args []any) {
+func (q *Queries) timelineSQL(tq events.TimelineQuery) (query func(cols string) string, args []any) {
 	persons := dedupeStrings(tq.PersonIDs)
-	var filter []string
-	var fargs []any
-	if len(tq.Types) > 0 {
-		filter = append(filter, `type IN (`+placeholders(len(tq.Types))+`)`)
-		fargs = append(fargs, anys(tq.Types)...)
-	}
-	if len(tq.Names) > 0 {
-		filter = append(filter, `name IN (`+placeholders(len(tq.Names))+`)`)
-		fargs = append(fargs, anys(tq.Names)...)
-	}
-	if tq.PropertyID != "" {
-		filter = append(filter, `property_id = ?`)
-		fargs = append(fargs, tq.PropertyID)
-	}
-	if !tq.From.IsZero() {
-		filter = append(filter, `ts >= ?`)
-		fargs = append(fargs, micros(tq.From))
-	}
-	if !tq.To.IsZero() {
-		filter = append(filter, `ts < ?`)
-		fargs = append(fargs, micros(tq.To))
-	}
-	if tq.Before != nil {
-		filter = append(filter, `(ts, seq) < (?, ?)`)
-		fargs = append(fargs, micros(tq.Before.Timestamp), tq.Before.Seq)
-	}
-	where := strings.Join(append([]string{"person_id = ?"}, filter...), " AND ")
-	one := func(cols string) string {
-		return `SELECT ` + cols + ` FROM events WHERE ` + where + ` ORDER BY ts DESC, seq DESC LIMIT ?`
-	}
-	if len(persons) == 1 {
-		query, args = one, append(append([]any{persons[0]}, fargs...), tq.Limit)
-	} else {
-		parts := make([]string, len(persons))
-		for i, p := range persons {
-			parts[i] = `SELECT * FROM (` + one(eventCols) + `)`
-			args = append(append(append(args, p), fargs...), tq.Limit)
+	// filter is the query's conditions on an event, with its time and seq
+	// taken from alias: the timeline row's in the indexed part, so that
+	// they narrow its key range.
+	filter := func(alias string) (string, []any) {
+		var conds []string
+		var args []any
+		if len(tq.Types) > 0 {
+			conds = append(conds, `e.type IN (`+placeholders(len(tq.Types))+`)`)
+			args = append(args, anys(tq.Types)...)
 		}
-		union := strings.Join(parts, " UNION ALL ")
-		query = func(cols string) string {
-			return `SELECT ` + cols + ` FROM (` + union + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+		if len(tq.Names) > 0 {
+			conds = append(conds, `e.name IN (`+placeholders(len(tq.Names))+`)`)
+			args = append(args, anys(tq.Names)...)
 		}
-		args = append(args, tq.Limit)
+		if tq.PropertyID != "" {
+			conds = append(conds, `e.property_id = ?`)
+			args = append(args, tq.PropertyID)
+		}
+		if !tq.From.IsZero() {
+			conds = append(conds, alias+`.ts >= ?`)
+			args = append(args, micros(tq.From))
+		}
+		if !tq.To.IsZero() {
+			conds = append(conds, alias+`.ts < ?`)
+			args = append(args, micros(tq.To))
+		}
+		if tq.Before != nil {
+			conds = append(conds, `(`+alias+`.ts, `+alias+`.seq) < (?, ?)`)
+			args = append(args, micros(tq.Before.Timestamp), tq.Before.Seq)
+		}
+		if len(conds) == 0 {
+			return "", nil
+		}
+		return " AND " + strings.Join(conds, " AND "), args
 	}
-	return query, args
+	var parts []string
+	indexedFilter, indexedArgs := filter("t")
+	for _, p := range persons {
+		parts = append(parts, `SELECT * FROM (SELECT e.* FROM timeline t JOIN events e ON e.seq = t.seq WHERE t.person_id = ?`+indexedFilter+
+			` ORDER BY t.ts DESC, t.seq DESC LIMIT ?)`)
+		args = append(append(append(args, p), indexedArgs...), tq.Limit)
+	}
+	// The events not in the timeline table yet, or not known to be: of
+	// all the persons at once, each checked against the table so that one
+	// indexed since the backlog was read is not read twice.
+	unindexed, unindexedArgs := q.unindexedCond(persons)
+	tailFilter, tailArgs := filter("e")
+	parts = append(parts, `SELECT * FROM (SELECT e.* FROM events e WHERE e.person_id IN (`+placeholders(len(persons))+`) AND `+unindexed+tailFilter+
+		` AND NOT EXISTS (SELECT 1 FROM timeline x WHERE x.person_id = e.person_id AND x.ts = e.ts AND x.seq = e.seq) ORDER BY e.ts DESC, e.seq DESC LIMIT ?)`)
+	args = append(append(append(append(args, anys(persons)...), unindexedArgs...), tailArgs...), tq.Limit)
+	union := strings.Join(parts, " UNION ALL ")
+	query = func(cols string) string {
+		return `SELECT ` + cols + ` FROM (` + union + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+	}
+	return query, append(args, tq.Limit)
 }
 
 func dedupeStrings(in []string) []string {

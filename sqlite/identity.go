@@ -241,11 +241,16 @@ func (q *Queries) SetRoot(ctx context.Context, ids []string, root string) error 
 
 func (q *Queries) DeletePersons(ctx context.Context, ids []string) error {
 	q.forgetPairs()
+	q.forgetTimeline(ids)
 	return chunk(ids, 500, func(ids []string) error {
 		in := `(` + placeholders(len(ids)) + `)`
 		args := anys(ids)
 		for _, stmt := range []string{
-			`DELETE FROM events WHERE person_id IN ` + in,
+			// Their events are the timeline table's, and those after
+			// indexed_through that may not be in it yet.
+			`DELETE FROM events WHERE seq IN (SELECT seq FROM timeline WHERE person_id IN ` + in + `)`,
+			`DELETE FROM events WHERE seq > (SELECT indexed_through FROM timeline_state WHERE id = 1) AND person_id IN ` + in,
+			`DELETE FROM timeline WHERE person_id IN ` + in,
 			`DELETE FROM person_properties WHERE person_id IN ` + in,
 			`DELETE FROM identifiers WHERE person_id IN ` + in,
 			`DELETE FROM merges WHERE from_id IN ` + in,

@@ -75,6 +75,9 @@ type DB struct {
 	// dedupe is the window of recent message ids (dedupe.go). Guarded by
 	// wmu.
 	dedupe *dedupeWindow
+	// timeline is the backlog of events without timeline rows
+	// (timeline_index.go).
+	timeline *timelineBacklog
 }
 
 // Options tune Open.
@@ -175,11 +178,14 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: events.NewKnownPersonProperties()}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: events.NewKnownPersonProperties(), timeline: newTimelineBacklog()}, nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	// Index what the timeline backlog holds, so that the next start has
+	// nothing to rebuild. A failure leaves that to the next start.
+	flushErr := db.FlushTimeline(context.Background())
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	for _, st := range db.stmts {
@@ -192,7 +198,7 @@ func (db *DB) Close() error {
 	}
 	db.rstmts = map[string]*sql.Stmt{}
 	db.rmu.Unlock()
-	return errors.Join(db.wconn.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(flushErr, db.wconn.Close(), db.r.Close(), db.w.Close())
 }
 
 // prepared returns the prepared statement for query on wconn. The caller
@@ -239,6 +245,9 @@ func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, log *
 		db.ckptMu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			log.Warn("sqlite checkpoint", "err", err)
+		}
+		if err := db.sweepIdle(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("sqlite timeline sweep", "err", err)
 		}
 	}
 }
@@ -314,6 +323,9 @@ type Queries struct {
 	// stagedPairs are the person_properties rows this transaction wrote,
 	// for db.pairs once it commits.
 	stagedPairs []uint64
+	// timeline is what this transaction did to the timeline backlog, for
+	// db.timeline once it commits.
+	timeline timelineTx
 	// home is the database of Reader and Writer Queries, for the few
 	// operations that must run in a write transaction wherever they are
 	// called from.
@@ -413,7 +425,13 @@ func (db *DB) Writer() *Queries { return &Queries{x: db.w, home: db} }
 // InTx runs fn in one write transaction, committed if fn returns nil. The
 // transaction is BEGIN IMMEDIATE on the pinned writer connection: it takes
 // SQLite's write lock at once, so it never fails half-way on a busy upgrade.
-func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
+func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) error {
+	return db.inTx(ctx, false, fn)
+}
+
+// inTx is InTx; flushTimeline makes it index the whole timeline backlog
+// before it commits, not just the slice that is due.
+func (db *DB) inTx(ctx context.Context, flushTimeline bool, fn func(*Queries) error) (err error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -440,12 +458,16 @@ func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) (err error) {
 	if err := fn(q); err != nil {
 		return err
 	}
+	if err := q.sweepTimeline(ctx, flushTimeline); err != nil {
+		return err
+	}
 	if _, err := db.execControl(context.WithoutCancel(ctx), "COMMIT"); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	done = true
 	db.commitDedupe(q.loadedWindow, q.staged)
 	db.pairs.Add(q.stagedPairs)
+	db.timeline.commit(&q.timeline, time.Now())
 	db.resetWAL(ctx)
 	return nil
 }

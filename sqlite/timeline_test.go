@@ -69,7 +69,7 @@ func TestPackedTimelineReadsWhatPlainReads(t *testing.T) {
 	for _, ps := range [][]string{{"per_a"}, {"per_b"}, {"per_c"}, {"per_a", "per_c"}, {"per_a", "per_b", "per_c"}} {
 		tq := events.TimelineQuery{PersonIDs: ps, Limit: 1000}
 		// The query Timeline builds, run both ways.
-		query, args := timelineSQL(tq)
+		query, args := q.timelineSQL(tq)
 		rows, err := q.queryHot(ctx, query(packedEventCols), args...)
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +135,7 @@ func TestPackedTimelineFallsBack(t *testing.T) {
 		wantErr bool
 	}{{"per_blob", false}, {"per_real", true}} {
 		tq := events.TimelineQuery{PersonIDs: []string{c.person}, Limit: 10}
-		query, args := timelineSQL(tq)
+		query, args := q.timelineSQL(tq)
 		rows, err := q.queryHot(ctx, query(eventCols), args...)
 		if err != nil {
 			t.Fatal(err)
