@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/onramp-dev/onramp/events"
@@ -124,78 +126,120 @@ func scanEvents(rows *sql.Rows) ([]*events.Event, error) {
 }
 
 // Timeline reads each person's newest events through the timeline table
-// (timeline_index.go) and merges them with the events that may not be in
-// it yet. One subquery per person, each with its own LIMIT, because
-// "person_id IN (…) ORDER BY ts" makes SQLite read every event of those
-// persons and sort them: fine for a visitor with twenty events, not for a
-// customer with a hundred thousand.
+// (timeline_index.go) and merges them. One subquery per person, each with
+// its own LIMIT, because "person_id IN (…) ORDER BY ts" makes SQLite read
+// every event of those persons and sort them: fine for a visitor with
+// twenty events, not for a customer with a hundred thousand. The events
+// that may not be in the table yet come from a second arm of the same
+// statement (one snapshot), which finds nothing almost always; the two
+// arms are merged here rather than by an ORDER BY around them, which would
+// copy every row into a sorter.
 func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*events.Event, error) {
 	if len(tq.PersonIDs) == 0 {
 		return nil, nil
 	}
-	query, args := q.timelineSQL(tq)
-	return q.timelineRead(ctx, query, args)
+	indexed, args := timelineSQL(tq)
+	unindexed, uargs := q.unindexedSQL(tq)
+	query := func(cols string) string {
+		return `SELECT * FROM (` + indexed(cols) + `) UNION ALL SELECT * FROM (` + unindexed(cols) + `)`
+	}
+	evs, err := q.timelineRead(ctx, query, append(args, uargs...))
+	if err != nil {
+		return nil, err
+	}
+	return mergeTimelines(evs, tq.Limit), nil
 }
 
-// timelineSQL is the Timeline query, as a function of the columns it
-// returns (packed or plain, timelineRead), and its arguments.
-func (q *Queries) timelineSQL(tq events.TimelineQuery) (query func(cols string) string, args []any) {
+// mergeTimelines orders the events of both arms newest first, each event
+// once (a sweep between the backlog's reading and the statement puts one
+// in both), up to limit. The first arm's are in order already.
+func mergeTimelines(all []*events.Event, limit int) []*events.Event {
+	slices.SortFunc(all, func(x, y *events.Event) int {
+		if c := y.Timestamp.Compare(x.Timestamp); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.Seq, x.Seq)
+	})
+	all = slices.CompactFunc(all, func(x, y *events.Event) bool { return x.Seq == y.Seq })
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	return all
+}
+
+// timelineSQL is the Timeline query of the timeline table, as a function
+// of the columns it returns (packed or plain, timelineRead), and its
+// arguments.
+func timelineSQL(tq events.TimelineQuery) (query func(cols string) string, args []any) {
 	persons := dedupeStrings(tq.PersonIDs)
-	// filter is the query's conditions on an event, with its time and seq
-	// taken from alias: the timeline row's in the indexed part, so that
-	// they narrow its key range.
-	filter := func(alias string) (string, []any) {
-		var conds []string
-		var args []any
-		if len(tq.Types) > 0 {
-			conds = append(conds, `e.type IN (`+placeholders(len(tq.Types))+`)`)
-			args = append(args, anys(tq.Types)...)
-		}
-		if len(tq.Names) > 0 {
-			conds = append(conds, `e.name IN (`+placeholders(len(tq.Names))+`)`)
-			args = append(args, anys(tq.Names)...)
-		}
-		if tq.PropertyID != "" {
-			conds = append(conds, `e.property_id = ?`)
-			args = append(args, tq.PropertyID)
-		}
-		if !tq.From.IsZero() {
-			conds = append(conds, alias+`.ts >= ?`)
-			args = append(args, micros(tq.From))
-		}
-		if !tq.To.IsZero() {
-			conds = append(conds, alias+`.ts < ?`)
-			args = append(args, micros(tq.To))
-		}
-		if tq.Before != nil {
-			conds = append(conds, `(`+alias+`.ts, `+alias+`.seq) < (?, ?)`)
-			args = append(args, micros(tq.Before.Timestamp), tq.Before.Seq)
-		}
-		if len(conds) == 0 {
-			return "", nil
-		}
-		return " AND " + strings.Join(conds, " AND "), args
+	filter, fargs := timelineFilter(tq)
+	where := strings.Join(append([]string{"person_id = ?"}, filter...), " AND ")
+	// The natural join matches the timeline row to its event by all three
+	// columns they share, so person_id, ts and seq need no table name.
+	one := func(cols string) string {
+		return `SELECT ` + cols + ` FROM timeline NATURAL JOIN events WHERE ` + where + ` ORDER BY ts DESC, seq DESC LIMIT ?`
 	}
-	var parts []string
-	indexedFilter, indexedArgs := filter("t")
-	for _, p := range persons {
-		parts = append(parts, `SELECT * FROM (SELECT e.* FROM timeline t JOIN events e ON e.seq = t.seq WHERE t.person_id = ?`+indexedFilter+
-			` ORDER BY t.ts DESC, t.seq DESC LIMIT ?)`)
-		args = append(append(append(args, p), indexedArgs...), tq.Limit)
+	if len(persons) == 1 {
+		query, args = one, append(append([]any{persons[0]}, fargs...), tq.Limit)
+	} else {
+		parts := make([]string, len(persons))
+		for i, p := range persons {
+			parts[i] = `SELECT * FROM (` + one(eventCols) + `)`
+			args = append(append(append(args, p), fargs...), tq.Limit)
+		}
+		union := strings.Join(parts, " UNION ALL ")
+		query = func(cols string) string {
+			return `SELECT ` + cols + ` FROM (` + union + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+		}
+		args = append(args, tq.Limit)
 	}
-	// The events not in the timeline table yet, or not known to be: of
-	// all the persons at once, each checked against the table so that one
-	// indexed since the backlog was read is not read twice.
-	unindexed, unindexedArgs := q.unindexedCond(persons)
-	tailFilter, tailArgs := filter("e")
-	parts = append(parts, `SELECT * FROM (SELECT e.* FROM events e WHERE e.person_id IN (`+placeholders(len(persons))+`) AND `+unindexed+tailFilter+
-		` AND NOT EXISTS (SELECT 1 FROM timeline x WHERE x.person_id = e.person_id AND x.ts = e.ts AND x.seq = e.seq) ORDER BY e.ts DESC, e.seq DESC LIMIT ?)`)
-	args = append(append(append(append(args, anys(persons)...), unindexedArgs...), tailArgs...), tq.Limit)
-	union := strings.Join(parts, " UNION ALL ")
-	query = func(cols string) string {
-		return `SELECT ` + cols + ` FROM (` + union + `) ORDER BY ts DESC, seq DESC LIMIT ?`
+	return query, args
+}
+
+// unindexedSQL is the query of the persons' events that may lack a
+// timeline row (unindexedCond), filtered as timelineSQL's, each checked
+// against the table so that a reader without a backlog, which looks at
+// every event after indexed_through, does not read one twice.
+func (q *Queries) unindexedSQL(tq events.TimelineQuery) (query func(cols string) string, args []any) {
+	persons := dedupeStrings(tq.PersonIDs)
+	cond, cargs := q.unindexedCond(persons)
+	filter, fargs := timelineFilter(tq)
+	where := strings.Join(append([]string{`person_id IN (` + placeholders(len(persons)) + `)`, cond}, filter...), " AND ")
+	args = append(append(append(anys(persons), cargs...), fargs...), tq.Limit)
+	return func(cols string) string {
+		return `SELECT ` + cols + ` FROM events e WHERE ` + where +
+			` AND NOT EXISTS (SELECT 1 FROM timeline t WHERE t.person_id = e.person_id AND t.ts = e.ts AND t.seq = e.seq) ORDER BY ts DESC, seq DESC LIMIT ?`
+	}, args
+}
+
+// timelineFilter is a TimelineQuery's conditions beyond the person, on
+// unqualified columns.
+func timelineFilter(tq events.TimelineQuery) (filter []string, fargs []any) {
+	if len(tq.Types) > 0 {
+		filter = append(filter, `type IN (`+placeholders(len(tq.Types))+`)`)
+		fargs = append(fargs, anys(tq.Types)...)
 	}
-	return query, append(args, tq.Limit)
+	if len(tq.Names) > 0 {
+		filter = append(filter, `name IN (`+placeholders(len(tq.Names))+`)`)
+		fargs = append(fargs, anys(tq.Names)...)
+	}
+	if tq.PropertyID != "" {
+		filter = append(filter, `property_id = ?`)
+		fargs = append(fargs, tq.PropertyID)
+	}
+	if !tq.From.IsZero() {
+		filter = append(filter, `ts >= ?`)
+		fargs = append(fargs, micros(tq.From))
+	}
+	if !tq.To.IsZero() {
+		filter = append(filter, `ts < ?`)
+		fargs = append(fargs, micros(tq.To))
+	}
+	if tq.Before != nil {
+		filter = append(filter, `(ts, seq) < (?, ?)`)
+		fargs = append(fargs, micros(tq.Before.Timestamp), tq.Before.Seq)
+	}
+	return filter, fargs
 }
 
 func dedupeStrings(in []string) []string {

@@ -246,7 +246,7 @@ func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, log *
 		if err != nil && ctx.Err() == nil {
 			log.Warn("sqlite checkpoint", "err", err)
 		}
-		if err := db.sweepIdle(ctx); err != nil && ctx.Err() == nil {
+		if err := db.sweepWhenIdle(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("sqlite timeline sweep", "err", err)
 		}
 	}
@@ -426,12 +426,12 @@ func (db *DB) Writer() *Queries { return &Queries{x: db.w, home: db} }
 // transaction is BEGIN IMMEDIATE on the pinned writer connection: it takes
 // SQLite's write lock at once, so it never fails half-way on a busy upgrade.
 func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) error {
-	return db.inTx(ctx, false, fn)
+	return db.inTx(ctx, sweepDue, fn)
 }
 
-// inTx is InTx; flushTimeline makes it index the whole timeline backlog
-// before it commits, not just the slice that is due.
-func (db *DB) inTx(ctx context.Context, flushTimeline bool, fn func(*Queries) error) (err error) {
+// inTx is InTx that sweeps the timeline backlog as mode says before it
+// commits.
+func (db *DB) inTx(ctx context.Context, mode sweepMode, fn func(*Queries) error) (err error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -458,7 +458,7 @@ func (db *DB) inTx(ctx context.Context, flushTimeline bool, fn func(*Queries) er
 	if err := fn(q); err != nil {
 		return err
 	}
-	if err := q.sweepTimeline(ctx, flushTimeline); err != nil {
+	if err := q.sweepTimeline(ctx, mode); err != nil {
 		return err
 	}
 	if _, err := db.execControl(context.WithoutCancel(ctx), "COMMIT"); err != nil {

@@ -36,7 +36,24 @@ import (
 // transaction rebuilds it from the events after indexed_through, and
 // indexing an event twice is harmless (INSERT OR IGNORE).
 
+// sweepMode is how much of the backlog a transaction indexes.
+type sweepMode int
+
 const (
+	// sweepDue indexes the slice the cursor is due to cover by now.
+	sweepDue sweepMode = iota
+	// sweepIdle indexes at least idleSweep entries: no ingest commit has
+	// swept for a while, so nothing waits behind a bigger transaction.
+	sweepIdle
+	// sweepAll indexes the whole backlog.
+	sweepAll
+)
+
+const (
+	// idleSweep is how many entries an idle sweep takes at least: enough
+	// to empty a full backlog in a few seconds of idle ticks, little
+	// enough to keep the transaction short for whatever write comes.
+	idleSweep = 20_000
 	// sweepCycle is about how long the sweep cursor takes to go once round
 	// the persons with unindexed events: longer means fewer page writes
 	// per event and a longer tail for other processes to scan.
@@ -44,6 +61,8 @@ const (
 	// maxBacklog bounds the backlog: past it a sweep takes enough entries
 	// to bring it back to half.
 	maxBacklog = 200_000
+	// idleAfter is how long without a sweep makes the writer idle.
+	idleAfter = 150 * time.Millisecond
 )
 
 // timelineBacklog is the writer's memory of committed events without
@@ -127,12 +146,12 @@ func (q *Queries) forgetTimeline(persons []string) {
 
 // sweepTimeline runs inside InTx before COMMIT: it catches up with events
 // other connections committed, indexes a slice of the backlog (all of it
-// when full), and records how far the timeline table is complete.
-func (q *Queries) sweepTimeline(ctx context.Context, full bool) error {
+// as mode says), and records how far the timeline table is complete.
+func (q *Queries) sweepTimeline(ctx context.Context, mode sweepMode) error {
 	b := q.db.timeline
 	tx := &q.timeline
 	if !b.loaded {
-		if len(tx.staged) == 0 && !full {
+		if len(tx.staged) == 0 && mode != sweepAll {
 			// This connection has written no events yet: leave the
 			// backlog to whoever does.
 			return nil
@@ -167,12 +186,15 @@ func (q *Queries) sweepTimeline(ctx context.Context, full bool) error {
 		}
 	}
 	quota := b.n
-	if !full {
+	if mode != sweepAll {
 		elapsed := time.Since(b.lastSweep)
 		if elapsed < sweepCycle {
 			quota = int((int64(b.n)*int64(elapsed) + int64(sweepCycle) - 1) / int64(sweepCycle))
 		}
 		quota = max(quota, b.n-maxBacklog/2)
+		if mode == sweepIdle {
+			quota = max(quota, min(b.n, idleSweep))
+		}
 	}
 	if quota > 0 && len(b.persons) > 0 {
 		if err := q.sweepSlice(ctx, quota); err != nil {
@@ -442,12 +464,12 @@ func (q *Queries) unindexedCond(persons []string) (string, []any) {
 	if db := q.backlogDB(); db != nil {
 		if seqs, covered, ok := db.timeline.pending(persons); ok {
 			if len(seqs) == 0 {
-				return `e.seq > ?`, []any{covered}
+				return `seq > ?`, []any{covered}
 			}
-			return `(e.seq IN (SELECT value FROM json_each(?)) OR e.seq > ?)`, []any{seqList(seqs), covered}
+			return `(seq IN (SELECT value FROM json_each(?)) OR seq > ?)`, []any{seqList(seqs), covered}
 		}
 	}
-	return `e.seq > (SELECT indexed_through FROM timeline_state WHERE id = 1)`, nil
+	return `seq > (SELECT indexed_through FROM timeline_state WHERE id = 1)`, nil
 }
 
 // seqList is seqs as a JSON array, for json_each.
@@ -474,12 +496,12 @@ func (db *DB) FlushTimeline(ctx context.Context) error {
 	if !pending {
 		return nil
 	}
-	return db.inTx(ctx, true, func(*Queries) error { return nil })
+	return db.inTx(ctx, sweepAll, func(*Queries) error { return nil })
 }
 
-// sweepIdle indexes part of the backlog when no write transaction has
-// done it for a while (ingest stopped).
-func (db *DB) sweepIdle(ctx context.Context) error {
+// sweepWhenIdle indexes part of the backlog when no write transaction has
+// done it for a while (ingest stopped), so that it empties soon after.
+func (db *DB) sweepWhenIdle(ctx context.Context) error {
 	db.timeline.mu.Lock()
 	idle := db.timeline.loaded && db.timeline.n > 0
 	db.timeline.mu.Unlock()
@@ -487,10 +509,10 @@ func (db *DB) sweepIdle(ctx context.Context) error {
 		return nil
 	}
 	db.wmu.Lock()
-	due := time.Since(db.timeline.lastSweep) >= sweepCycle/4
+	due := time.Since(db.timeline.lastSweep) >= idleAfter
 	db.wmu.Unlock()
 	if !due {
 		return nil
 	}
-	return db.InTx(ctx, func(*Queries) error { return nil })
+	return db.inTx(ctx, sweepIdle, func(*Queries) error { return nil })
 }

@@ -64,12 +64,16 @@ func TestPackedTimelineReadsWhatPlainReads(t *testing.T) {
 	if err := db.InTx(ctx, func(q *Queries) error { return q.InsertEvents(ctx, evs) }); err != nil {
 		t.Fatal(err)
 	}
+	// The events into the timeline table, which timelineSQL reads.
+	if err := db.FlushTimeline(ctx); err != nil {
+		t.Fatal(err)
+	}
 	q := db.Reader()
 	fellBack := 0
 	for _, ps := range [][]string{{"per_a"}, {"per_b"}, {"per_c"}, {"per_a", "per_c"}, {"per_a", "per_b", "per_c"}} {
 		tq := events.TimelineQuery{PersonIDs: ps, Limit: 1000}
 		// The query Timeline builds, run both ways.
-		query, args := q.timelineSQL(tq)
+		query, args := timelineSQL(tq)
 		rows, err := q.queryHot(ctx, query(packedEventCols), args...)
 		if err != nil {
 			t.Fatal(err)
@@ -129,13 +133,17 @@ func TestPackedTimelineFallsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The events into the timeline table, which timelineSQL reads.
+	if err := db.FlushTimeline(ctx); err != nil {
+		t.Fatal(err)
+	}
 	q := db.Reader()
 	for _, c := range []struct {
 		person  string
 		wantErr bool
 	}{{"per_blob", false}, {"per_real", true}} {
 		tq := events.TimelineQuery{PersonIDs: []string{c.person}, Limit: 10}
-		query, args := q.timelineSQL(tq)
+		query, args := timelineSQL(tq)
 		rows, err := q.queryHot(ctx, query(eventCols), args...)
 		if err != nil {
 			t.Fatal(err)
