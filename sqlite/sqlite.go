@@ -129,7 +129,10 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if opt.PageSize <= 0 {
 		opt.PageSize = 4096
 	}
-	pragmas := []string{"page_size(" + strconv.Itoa(opt.PageSize) + ")", "busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
+	if err := createWithPageSize(ctx, path, opt.PageSize); err != nil {
+		return nil, err
+	}
+	pragmas := []string{"busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")", "journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "temp_store(MEMORY)", "cache_size(-16000)", "mmap_size(" + strconv.FormatInt(opt.MmapSize, 10) + ")"}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range append(pragmas, extra...) {
@@ -179,6 +182,25 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
 	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: events.NewKnownPersonProperties(), timeline: newTimelineBacklog()}, nil
+}
+
+// createWithPageSize creates the database file at path, if there is none,
+// with pages of size bytes. (A page_size pragma among the connection's
+// others left new files at 4 KiB: the page size is fixed by the first
+// write, and the driver's own setup writes first.)
+func createWithPageSize(ctx context.Context, path string, size int) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	c, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(size)+"; PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -175,3 +175,21 @@ func TestTimelineNoRowOutlivesItsEvent(t *testing.T) {
 		t.Fatalf("%d timeline rows without their event", n)
 	}
 }
+
+// TestPageSizeOption: a new database file gets the page size asked for;
+// an existing one keeps its own.
+func TestPageSizeOption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	db := openTestDB(t, path, sqlite.Options{PageSize: 16384})
+	insert(t, db, timelineEvents("a", 10, 2))
+	if n := rawCount(t, path, `PRAGMA page_size`); n != 16384 {
+		t.Fatalf("page size %d, want 16384", n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openTestDB(t, path, sqlite.Options{PageSize: 8192})
+	if n := rawCount(t, path, `PRAGMA page_size`); n != 16384 {
+		t.Fatalf("page size of the existing file %d, want 16384", n)
+	}
+}
