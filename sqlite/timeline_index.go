@@ -115,7 +115,9 @@ type timelineTx struct {
 	// this transaction indexed; lastSwept is the last such person.
 	swept     map[string]int
 	lastSwept string
-	// deleted are the persons this transaction deleted.
+	// deleted are the persons this transaction deleted: their entries in
+	// the backlog go (staged holds only what the transaction stored of
+	// them after the deletion).
 	deleted map[string]bool
 	// loaded says this transaction read the backlog from the database:
 	// staged is then all of it.
@@ -131,7 +133,12 @@ func (q *Queries) stageTimeline(person string, seq, ts int64) {
 	q.timeline.staged = append(q.timeline.staged, timelineEntry{person, seq, ts})
 }
 
-// forgetTimeline notes persons deleted: their backlog entries go.
+// forgetTimeline notes persons deleted: their backlog entries go, and so
+// do the entries this transaction staged for them so far, whose events the
+// deletion removes. Events the transaction stores for the same person ids
+// afterwards are staged again and stay: they exist, and commit moves the
+// backlog's covered mark past them, so an event left out there would never
+// be indexed.
 func (q *Queries) forgetTimeline(persons []string) {
 	if q.db == nil {
 		return
@@ -139,9 +146,14 @@ func (q *Queries) forgetTimeline(persons []string) {
 	if q.timeline.deleted == nil {
 		q.timeline.deleted = map[string]bool{}
 	}
+	// Only these persons: an earlier deletion's persons may have events
+	// staged since, which this deletion leaves alone.
+	now := make(map[string]bool, len(persons))
 	for _, p := range persons {
 		q.timeline.deleted[p] = true
+		now[p] = true
 	}
+	q.timeline.staged = slices.DeleteFunc(q.timeline.staged, func(e timelineEntry) bool { return now[e.person] })
 }
 
 // sweepTimeline runs inside InTx before COMMIT: it catches up with events
@@ -392,9 +404,6 @@ func (b *timelineBacklog) commit(tx *timelineTx, now time.Time) {
 	var added []string
 	for _, e := range tx.staged {
 		b.covered = max(b.covered, e.seq)
-		if tx.deleted[e.person] {
-			continue
-		}
 		s, ok := b.byPerson[e.person]
 		if !ok {
 			added = append(added, e.person)

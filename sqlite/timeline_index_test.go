@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -192,4 +193,84 @@ func TestPageSizeOption(t *testing.T) {
 	if n := rawCount(t, path, `PRAGMA page_size`); n != 16384 {
 		t.Fatalf("page size of the existing file %d, want 16384", n)
 	}
+}
+
+// TestTimelineKeepsEventsInsertedAfterADelete: a transaction that deletes
+// a person and then stores new events of the same person id keeps those
+// events on the timeline. Deleting a person forgets the backlog entries it
+// had, not the ones the transaction stages afterwards: those events exist,
+// and the backlog's covered mark goes past them at commit, so an event
+// left out of the backlog would never get its timeline row, and neither
+// readers nor a later DeletePersons would find it again.
+func TestTimelineKeepsEventsInsertedAfterADelete(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	db := openTestDB(t, path, sqlite.Options{Synchronous: "OFF"})
+	// per_0 … per_3 with events waiting in the (loaded) backlog.
+	insert(t, db, timelineEvents("a", 40, 4))
+	again := timelineEvents("b", 8, 4)
+	if err := db.InTx(ctx, func(q *sqlite.Queries) error {
+		if err := q.DeletePersons(ctx, []string{"per_1"}); err != nil {
+			return err
+		}
+		if err := q.InsertEvents(ctx, again); err != nil {
+			return err
+		}
+		// Deleting someone else leaves per_1's new events alone.
+		return q.DeletePersons(ctx, []string{"per_2"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tq := events.TimelineQuery{PersonIDs: []string{"per_1"}, Limit: 100}
+	check := func(when string) {
+		t.Helper()
+		if got, want := readTimeline(t, db.Reader(), tq), storedTimeline(t, path, "per_1"); !slices.Equal(got, want) {
+			t.Errorf("%s: per_1's timeline is %v, its stored events %v", when, got, want)
+		}
+	}
+	check("in the backlog")
+	// More ingest: the sweeps and indexed_through move past those events.
+	insert(t, db, timelineEvents("c", 8, 4))
+	if err := db.FlushTimeline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the flush")
+	if n := rawCount(t, path, `SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM timeline t WHERE t.person_id = e.person_id AND t.ts = e.ts AND t.seq = e.seq)`); n != 0 {
+		t.Errorf("%d events without a timeline row after the flush", n)
+	}
+	// A later deletion must still find them.
+	if err := db.InTx(ctx, func(q *sqlite.Queries) error { return q.DeletePersons(ctx, []string{"per_1"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := rawCount(t, path, `SELECT count(*) FROM events WHERE person_id = 'per_1'`); n != 0 {
+		t.Errorf("per_1 deleted, but %d of its events are still stored", n)
+	}
+}
+
+// storedTimeline is the person's timeline as the events table has it,
+// read by another connection without the timeline table.
+func storedTimeline(t *testing.T, path, person string) []int64 {
+	t.Helper()
+	c, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rows, err := c.Query(`SELECT seq FROM events WHERE person_id = ? ORDER BY ts DESC, seq DESC`, person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var seqs []int64
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return seqs
 }
