@@ -203,7 +203,9 @@ func (q *Queries) sweepTimeline(ctx context.Context, mode sweepMode) error {
 		if elapsed < sweepCycle {
 			quota = int((int64(b.n)*int64(elapsed) + int64(sweepCycle) - 1) / int64(sweepCycle))
 		}
-		quota = max(quota, b.n-maxBacklog/2)
+		if b.n > maxBacklog {
+			quota = max(quota, b.n-maxBacklog/2)
+		}
 		if mode == sweepIdle {
 			quota = max(quota, min(b.n, idleSweep))
 		}
