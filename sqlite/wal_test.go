@@ -22,11 +22,25 @@ import (
 // of writes far past the limit, the next commit once a check is due leaves
 // a WAL below the limit. Without the reset the file keeps the size of the
 // largest burst (SQLite reuses a WAL file but never shrinks it).
+//
+// It runs with the server's background checkpointer and without it (the
+// CLI): with it, SQLite itself restarts a fully checkpointed WAL at the
+// next write, so only the run without it shows that the writer's own reset
+// works.
 func TestWALStaysBounded(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "wal.db")
 	const limit = 1 << 20
-	db := openWithCheckpointer(t, path, limit, 50*time.Millisecond)
+	t.Run("checkpointer", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "wal.db")
+		testWALStaysBounded(t, path, openWithCheckpointer(t, path, limit, 50*time.Millisecond), limit)
+	})
+	t.Run("no checkpointer", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "wal.db")
+		testWALStaysBounded(t, path, openTestDB(t, path, sqlite.Options{MaxWAL: limit, Synchronous: "NORMAL"}), limit)
+	})
+}
+
+func testWALStaysBounded(t *testing.T, path string, db *sqlite.DB, limit int64) {
+	ctx := context.Background()
 	walSize := func() int64 {
 		fi, err := os.Stat(path + "-wal")
 		if err != nil {
@@ -61,6 +75,9 @@ func TestWALStaysBounded(t *testing.T) {
 		// Past the writer's check interval, one small commit resets it.
 		time.Sleep(300 * time.Millisecond)
 		insert(1, fmt.Sprintf("prp_wal_%d_tick", round))
+		// The file is cut back when the log restarts, at the write after
+		// the reset.
+		insert(1, fmt.Sprintf("prp_wal_%d_tock", round))
 		if size := walSize(); size > limit {
 			t.Fatalf("round %d: WAL grew to %d bytes and is still %d after the next commit, with a %d-byte limit", round, largest, size, limit)
 		}
