@@ -498,13 +498,17 @@ func seqList(seqs []int64) string {
 	return b.String()
 }
 
+// waiting reports whether the backlog holds entries to index.
+func (b *timelineBacklog) waiting() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.loaded && b.n > 0
+}
+
 // FlushTimeline indexes the whole backlog, for a clean shutdown (so the
 // next start has nothing to rebuild) and for tests.
 func (db *DB) FlushTimeline(ctx context.Context) error {
-	db.timeline.mu.Lock()
-	pending := db.timeline.loaded && db.timeline.n > 0
-	db.timeline.mu.Unlock()
-	if !pending {
+	if !db.timeline.waiting() {
 		return nil
 	}
 	return db.inTx(ctx, sweepAll, func(*Queries) error { return nil })
@@ -513,10 +517,7 @@ func (db *DB) FlushTimeline(ctx context.Context) error {
 // sweepWhenIdle indexes part of the backlog when no write transaction has
 // done it for a while (ingest stopped), so that it empties soon after.
 func (db *DB) sweepWhenIdle(ctx context.Context) error {
-	db.timeline.mu.Lock()
-	idle := db.timeline.loaded && db.timeline.n > 0
-	db.timeline.mu.Unlock()
-	if !idle {
+	if !db.timeline.waiting() {
 		return nil
 	}
 	db.wmu.Lock()
