@@ -150,9 +150,10 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 	return mergeTimelines(evs, tq.Limit), nil
 }
 
-// mergeTimelines orders the events of both arms newest first, each event
-// once (a sweep between the backlog's reading and the statement puts one
-// in both), up to limit. The first arm's are in order already.
+// mergeTimelines orders the events of both arms newest first, up to
+// limit. The first arm's are in order already. The second arm leaves out
+// the events the table holds, so an event comes once; the compaction only
+// guards that.
 func mergeTimelines(all []*events.Event, limit int) []*events.Event {
 	slices.SortFunc(all, func(x, y *events.Event) int {
 		if c := y.Timestamp.Compare(x.Timestamp); c != 0 {
