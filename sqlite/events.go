@@ -141,7 +141,7 @@ func (q *Queries) Timeline(ctx context.Context, tq events.TimelineQuery) ([]*eve
 	indexed, args := timelineSQL(tq)
 	unindexed, uargs := q.unindexedSQL(tq)
 	query := func(cols string) string {
-		return `SELECT * FROM (` + indexed(cols) + `) UNION ALL SELECT * FROM (` + unindexed(cols) + `)`
+		return `SELECT * FROM (` + indexed(cols) + `) UNION ALL ` + unindexed(cols)
 	}
 	evs, err := q.timelineRead(ctx, query, append(args, uargs...))
 	if err != nil {
@@ -206,10 +206,12 @@ func (q *Queries) unindexedSQL(tq events.TimelineQuery) (query func(cols string)
 	cond, cargs := q.unindexedCond(persons)
 	filter, fargs := timelineFilter(tq)
 	where := strings.Join(append([]string{`person_id IN (` + placeholders(len(persons)) + `)`, cond}, filter...), " AND ")
-	args = append(append(append(anys(persons), cargs...), fargs...), tq.Limit)
+	args = append(append(anys(persons), cargs...), fargs...)
+	// No ORDER BY: the arm finds nothing almost always, and opening a
+	// sorter for nothing cost every read; Timeline sorts what it finds.
 	return func(cols string) string {
 		return `SELECT ` + cols + ` FROM events e WHERE ` + where +
-			` AND NOT EXISTS (SELECT 1 FROM timeline t WHERE t.person_id = e.person_id AND t.ts = e.ts AND t.seq = e.seq) ORDER BY ts DESC, seq DESC LIMIT ?`
+			` AND NOT EXISTS (SELECT 1 FROM timeline t WHERE t.person_id = e.person_id AND t.ts = e.ts AND t.seq = e.seq)`
 	}, args
 }
 
