@@ -47,6 +47,15 @@ type Config struct {
 	// is resolved (split.go). For an engine whose writers do not wait on
 	// each other (PostgreSQL); SQLite runs them one after the other anyway.
 	SplitCommit bool
+	// SyncCommits, if set, makes every transaction InTx committed so far
+	// durable, and InTx's commits need not be durable by themselves: the
+	// committer hands each committed group to a second goroutine, which
+	// calls SyncCommits once for all the groups committed meanwhile and
+	// then answers them, while the committer writes the next group
+	// (synced.go). For SQLite (InTxUnsynced and SyncWAL), whose one writer
+	// would otherwise wait for the disk inside every commit. Ignored with
+	// SplitCommit, whose transactions are durable.
+	SyncCommits func(ctx context.Context) error
 	// KeepRejections is how many rejected-events log entries each property
 	// keeps (default 10,000; up to a tenth more between prunes). The write key is public, so without a bound
 	// anyone could fill the disk with refused junk.
@@ -63,8 +72,8 @@ type Service struct {
 
 	// rejectedSincePrune counts log entries written since the last prune;
 	// only the goroutine that answers committed groups touches it (the
-	// committer, or with SplitCommit insertLoop: finish with an error
-	// returns before it).
+	// committer, or with SplitCommit insertLoop, or with SyncCommits
+	// syncLoop: finish with an error returns before it).
 	rejectedSincePrune int
 	// split carries resolved groups to insertLoop (SplitCommit only),
 	// which closes splitDone when split is closed and drained; inflight
@@ -72,6 +81,10 @@ type Service struct {
 	split     chan *resolvedGroup
 	splitDone chan struct{}
 	inflight  *inflightIDs
+	// unsynced carries committed groups to syncLoop (Config.SyncCommits
+	// only), which closes syncDone when unsynced is closed and drained.
+	unsynced chan *unsyncedGroup
+	syncDone chan struct{}
 
 	// live holds committed rejections until the publisher puts them on the
 	// bus; see queueRejections.
@@ -142,6 +155,8 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.SplitCommit {
 		s.split, s.splitDone, s.inflight = make(chan *resolvedGroup, 1), make(chan struct{}), &inflightIDs{}
+	} else if cfg.SyncCommits != nil {
+		s.unsynced, s.syncDone = make(chan *unsyncedGroup, unsyncedGroups), make(chan struct{})
 	}
 	return s
 }
@@ -246,6 +261,10 @@ func (s *Service) Run(ctx context.Context) {
 		go s.insertLoop(context.WithoutCancel(ctx))
 		defer func() { close(s.split); <-s.splitDone }()
 	}
+	if s.unsynced != nil {
+		go s.syncLoop(context.WithoutCancel(ctx))
+		defer func() { close(s.unsynced); <-s.syncDone }()
+	}
 	for {
 		var first *pending
 		select {
@@ -291,6 +310,10 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 		return
 	}
 	t, err := s.commitTries(ctx, group, wholeGroup)
+	if s.unsynced != nil {
+		s.unsynced <- &unsyncedGroup{group: group, start: start, tried: t, err: err}
+		return
+	}
 	s.finish(ctx, group, start, t, err)
 }
 

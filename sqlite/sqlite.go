@@ -78,13 +78,17 @@ type DB struct {
 	// timeline is the backlog of events without timeline rows
 	// (timeline_index.go).
 	timeline *timelineBacklog
+	// walSync flushes the WAL for wconn's commits, which leave that to it
+	// (walsync.go); nil unless Options.Synchronous is FULL.
+	walSync *walSync
 }
 
 // Options tune Open.
 type Options struct {
 	// Synchronous is the SQLite synchronous pragma: FULL (default) makes
 	// every acknowledged commit survive power loss; NORMAL only process
-	// crashes.
+	// crashes. (With FULL the transactions of InTx flush the WAL after
+	// their commit rather than inside it: see walsync.go.)
 	Synchronous string
 	Readers     int
 	// MaxWAL is the WAL size in bytes past which the writer resets the WAL
@@ -173,6 +177,17 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	var ws *walSync
+	if strings.EqualFold(opt.Synchronous, "FULL") {
+		// The transactions on wconn flush the WAL after COMMIT instead of
+		// inside it (walsync.go); the spare connection stays at FULL.
+		if _, err := wconn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			wconn.Close()
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		ws = &walSync{path: path + "-wal"}
+	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
 		wconn.Close()
@@ -181,7 +196,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
-	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: events.NewKnownPersonProperties(), timeline: newTimelineBacklog()}, nil
+	return &DB{path: path, w: w, r: r, wconn: wconn, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, maxWAL: opt.MaxWAL, pageSize: pageSize, dedupe: newDedupeWindow(opt.DedupeWindow), pairs: events.NewKnownPersonProperties(), timeline: newTimelineBacklog(), walSync: ws}, nil
 }
 
 // createWithPageSize creates the database file at path, if there is none,
@@ -444,10 +459,23 @@ func (db *DB) Reader() *Queries { return &Queries{x: db.r, rdb: db, home: db} }
 // statement commits on its own).
 func (db *DB) Writer() *Queries { return &Queries{x: db.w, home: db} }
 
-// InTx runs fn in one write transaction, committed if fn returns nil. The
+// InTx runs fn in one write transaction, committed if fn returns nil and
+// durable (as Options.Synchronous says) when InTx returns. The
 // transaction is BEGIN IMMEDIATE on the pinned writer connection: it takes
 // SQLite's write lock at once, so it never fails half-way on a busy upgrade.
 func (db *DB) InTx(ctx context.Context, fn func(*Queries) error) error {
+	if err := db.inTx(ctx, sweepDue, fn); err != nil {
+		return err
+	}
+	return db.SyncWAL(context.WithoutCancel(ctx))
+}
+
+// InTxUnsynced is InTx whose commit may still be only in the operating
+// system's cache when it returns: it survives a crash of the process, and
+// a crash of the machine once SyncWAL has returned. The caller must not
+// acknowledge the transaction's writes to anyone before that. Ingest uses
+// it to write the next group while the last one is being flushed.
+func (db *DB) InTxUnsynced(ctx context.Context, fn func(*Queries) error) error {
 	return db.inTx(ctx, sweepDue, fn)
 }
 

@@ -34,6 +34,10 @@ type engine struct {
 	name        string
 	read, write store
 	inTx        func(ctx context.Context, fn func(store) error) error
+	// ingestTx, if set, is inTx for ingest's groups, whose commits
+	// syncCommits makes durable afterwards (events.Config.SyncCommits).
+	ingestTx    func(ctx context.Context, fn func(store) error) error
+	syncCommits func(ctx context.Context) error
 	migrate     func(ctx context.Context) ([]int, error)
 	ping        func(ctx context.Context) error
 	close       func() error
@@ -55,7 +59,11 @@ func openEngine(ctx context.Context, cfg Config) (*engine, error) {
 		inTx: func(ctx context.Context, fn func(store) error) error {
 			return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 		},
-		migrate: db.Migrate, ping: db.Ping, close: db.Close, isRetryable: sqlite.IsRetryable,
+		ingestTx: func(ctx context.Context, fn func(store) error) error {
+			return db.InTxUnsynced(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		},
+		syncCommits: db.SyncWAL,
+		migrate:     db.Migrate, ping: db.Ping, close: db.Close, isRetryable: sqlite.IsRetryable,
 		background: func(ctx context.Context, log *slog.Logger) {
 			// Often, so that the writer's WAL reset finds little left to copy.
 			db.RunCheckpointer(ctx, 200*time.Millisecond, log)
@@ -94,12 +102,17 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	a.identity = identity.NewService(eng.read, func(ctx context.Context, fn func(identity.Store) error) error {
 		return eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
 	}, clock, log)
+	ingestTx := eng.inTx
+	if eng.ingestTx != nil {
+		ingestTx = eng.ingestTx
+	}
 	a.events = events.NewService(events.Config{
 		Read: eng.read,
 		InTx: func(ctx context.Context, fn func(events.Store) error) error {
-			return eng.inTx(ctx, func(s store) error { return fn(s) })
+			return ingestTx(ctx, func(s store) error { return fn(s) })
 		},
-		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
+		SyncCommits: eng.syncCommits,
+		Clock:       clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 		SoleWriter: eng.name == "sqlite",
 		// PostgreSQL's writers do not wait on each other: a group's events
 		// commit while the next group is resolved.

@@ -1,0 +1,84 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Durable acknowledgement without a flush inside every commit.
+//
+// With synchronous=FULL SQLite flushes the WAL inside COMMIT, and the
+// one writer waits for the disk there: a tenth of ingest's committer time
+// (2026-11-26), during which nothing else can be written. So when Open is
+// asked for FULL, the pinned writer connection runs at NORMAL instead (a
+// commit reaches the operating system, which is enough to survive a crash
+// of the process, not of the machine) and walSync flushes the WAL file
+// from outside the connection: InTx does it after each commit, so its
+// callers keep FULL's promise; InTxUnsynced leaves it to the caller, which
+// calls SyncWAL before it acknowledges anything. Ingest does that on its
+// own goroutine, one flush for every group committed meanwhile, while the
+// next group is being written.
+//
+// Why this is as safe as FULL: a commit's frames are in the WAL file
+// before COMMIT returns, and a flush of the file, from any descriptor,
+// writes every byte written to it before the flush began. SQLite never
+// drops frames that a flush may not have covered yet: it overwrites the
+// WAL only after a checkpoint copied them into the database file, and at
+// NORMAL a checkpoint flushes the WAL before it copies and the database
+// file after. A frame half written when the machine fails belongs to a
+// commit that nobody was told about, and recovery ignores it (checksums).
+type walSync struct {
+	path string
+	// mu serialises flushes: one at a time is enough, since each covers
+	// everything written before it began.
+	mu sync.Mutex
+	// dirSynced is the WAL file the folder was flushed for: a new WAL
+	// file is durable only once the folder entry naming it is.
+	dirSynced os.FileInfo
+}
+
+// SyncWAL makes every transaction committed so far survive power loss.
+// It may run beside a transaction. With Options.Synchronous NORMAL or OFF
+// it does nothing: those promise less.
+func (db *DB) SyncWAL(ctx context.Context) error {
+	if db.walSync == nil {
+		return nil
+	}
+	return db.walSync.flush(ctx)
+}
+
+func (w *walSync) flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: sync: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, err := os.Open(w.path)
+	if err != nil {
+		return fmt.Errorf("sqlite: sync: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("sqlite: sync: %w", err)
+	}
+	if err := dataSync(f); err != nil {
+		return fmt.Errorf("sqlite: sync %s: %w", w.path, err)
+	}
+	if w.dirSynced == nil || !os.SameFile(w.dirSynced, fi) {
+		d, err := os.Open(filepath.Dir(w.path))
+		if err != nil {
+			return fmt.Errorf("sqlite: sync: %w", err)
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("sqlite: sync %s: %w", filepath.Dir(w.path), err)
+		}
+		w.dirSynced = fi
+	}
+	return nil
+}
