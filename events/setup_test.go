@@ -37,7 +37,10 @@ func newService(db *sqlite.DB, cfg events.Config) *events.Service {
 		cfg.Read = db.Reader()
 	}
 	cfg.InTx = func(ctx context.Context, fn func(events.Store) error) error {
-		return db.InTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
+		return db.InTxUnsynced(ctx, func(q *sqlite.Queries) error { return fn(q) })
+	}
+	if cfg.SyncCommits == nil {
+		cfg.SyncCommits = db.SyncWAL
 	}
 	cfg.Clock, cfg.Log, cfg.IsRetryable = onramp.SystemClock{}, log, sqlite.IsRetryable
 	if cfg.Bus == nil {

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 )
 
@@ -132,9 +131,11 @@ type ChangeDetector interface {
 	ChangedElsewhere(ctx context.Context) (bool, error)
 }
 
+// clonePerson copies p for a resolution to change. The traits' bytes are
+// shared: every change of a person's traits replaces the slice (see
+// Person.Traits), so the cached person keeps its own.
 func clonePerson(p *Person) *Person {
 	c := *p
-	c.Traits = append(json.RawMessage(nil), p.Traits...)
 	return &c
 }
 
@@ -160,12 +161,14 @@ func (c *PersonCache) putLocked(p *Person) {
 	c.young[p.ID] = p
 }
 
+// stage remembers the persons of a finished resolution, which nothing
+// changes any more: they are kept as they are, and get hands out copies.
 func (c *PersonCache) stage(ps map[string]*Person, merged bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dirty = c.dirty || merged
 	for _, p := range ps {
-		c.pending = append(c.pending, clonePerson(p))
+		c.pending = append(c.pending, p)
 	}
 }
 

@@ -33,7 +33,9 @@ func (k Key) String() string { return k.Type + ":" + k.Value }
 // (so the merge can be undone) with MergedInto set; RootID is the person it
 // currently resolves to (itself when it is not merged).
 type Person struct {
-	ID         string          `json:"id"`
+	ID string `json:"id"`
+	// Traits is a JSON object. A change replaces the slice, never its
+	// bytes: caches share them between copies of a person.
 	Traits     json.RawMessage `json:"traits"`
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`

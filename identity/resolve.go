@@ -62,6 +62,12 @@ type resolution struct {
 	newIdents []*Identifier
 	merges    []*Merge
 	conflicts []*Conflict
+	// isCreated holds the persons of created (written whole by
+	// CreatePersons, so never also updated).
+	isCreated map[*Person]bool
+	// keyBuf and rootBuf are observe's scratch space.
+	keyBuf  []Key
+	rootBuf []*Person
 }
 
 // Resolve returns, for each observation, the id of the person its event
@@ -110,40 +116,41 @@ func (r Resolver) Resolve(ctx context.Context, st Store, obs []Observation) ([]s
 }
 
 func (res *resolution) load(ctx context.Context, obs []Observation) error {
-	seen := map[Key]bool{}
-	var keys []Key
-	for _, o := range obs {
-		if o.AliasOf != "" {
-			for _, k := range []Key{{UserID, o.AliasOf}, {AnonymousID, o.AliasOf}} {
-				if !seen[k] {
-					seen[k] = true
-					keys = append(keys, k)
-				}
-			}
-		}
-		for _, k := range o.Keys {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-	}
-	if len(keys) == 0 {
-		return nil
-	}
+	// res.idents doubles as the set of keys already looked at: a cached
+	// key goes in at once, a miss in misses. (At ingest nearly every key
+	// is cached and each is met several times in a group: one map lookup
+	// per meeting is what this loop costs.)
 	var misses []Key
-	cached := map[Key]bool{}
-	owners := map[string]bool{}
-	for _, k := range keys {
+	missed := map[Key]bool{}
+	var cached []Key
+	var owners []string
+	look := func(k Key) {
+		if res.idents[k] != nil || missed[k] {
+			return
+		}
 		if pid, ok := res.cache.get(k); ok {
 			res.idents[k] = &Identifier{Key: k, PersonID: pid}
-			cached[k] = true
-			owners[pid] = true
-		} else {
-			misses = append(misses, k)
+			cached = append(cached, k)
+			owners = append(owners, pid)
+			return
+		}
+		missed[k] = true
+		misses = append(misses, k)
+	}
+	for _, o := range obs {
+		if o.AliasOf != "" {
+			look(Key{UserID, o.AliasOf})
+			look(Key{AnonymousID, o.AliasOf})
+		}
+		for _, k := range o.Keys {
+			look(k)
 		}
 	}
-	if err := res.find(ctx, misses, owners); err != nil {
+	if len(cached) == 0 && len(misses) == 0 {
+		return nil
+	}
+	owners, err := res.find(ctx, misses, owners)
+	if err != nil {
 		return err
 	}
 	if err := res.loadPersons(ctx, owners); err != nil {
@@ -152,7 +159,7 @@ func (res *resolution) load(ctx context.Context, obs []Observation) error {
 	// A cached identifier whose person is gone (deleted, maybe by another
 	// process) is looked up again.
 	var stale []Key
-	for k := range cached {
+	for _, k := range cached {
 		if res.persons[res.idents[k].PersonID] == nil {
 			delete(res.idents, k)
 			res.cache.forget(k)
@@ -160,8 +167,8 @@ func (res *resolution) load(ctx context.Context, obs []Observation) error {
 		}
 	}
 	if len(stale) > 0 {
-		owners = map[string]bool{}
-		if err := res.find(ctx, stale, owners); err != nil {
+		owners, err := res.find(ctx, stale, nil)
+		if err != nil {
 			return err
 		}
 		return res.loadPersons(ctx, owners)
@@ -169,58 +176,64 @@ func (res *resolution) load(ctx context.Context, obs []Observation) error {
 	return nil
 }
 
-func (res *resolution) find(ctx context.Context, keys []Key, owners map[string]bool) error {
+// find looks keys up in the store and returns owners with the persons
+// owning the ones found appended.
+func (res *resolution) find(ctx context.Context, keys []Key, owners []string) ([]string, error) {
 	if len(keys) == 0 {
-		return nil
+		return owners, nil
 	}
 	found, err := res.st.FindIdentifiers(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("identity: find identifiers: %w", err)
+		return nil, fmt.Errorf("identity: find identifiers: %w", err)
 	}
 	for _, id := range found {
 		res.idents[id.Key] = id
-		owners[id.PersonID] = true
+		owners = append(owners, id.PersonID)
 	}
 	res.cache.stage(found...)
-	return nil
+	return owners, nil
 }
 
-// loadPersons loads the given persons and, in a second step, their roots.
-func (res *resolution) loadPersons(ctx context.Context, want map[string]bool) error {
+// loadPersons loads the given persons (repeats allowed) and, in a second
+// step, their roots.
+func (res *resolution) loadPersons(ctx context.Context, want []string) error {
 	for round := 0; round < 2 && len(want) > 0; round++ {
-		ids := make([]string, 0, len(want))
-		for id := range want {
-			if res.persons[id] == nil {
-				ids = append(ids, id)
-			}
-		}
-		if len(ids) == 0 {
-			return nil
-		}
+		var misses []string
+		var asked map[string]bool
 		var ps []*Person
-		if res.pcache != nil {
-			misses := ids[:0:0]
-			for _, id := range ids {
+		for _, id := range want {
+			if res.persons[id] != nil {
+				continue
+			}
+			if res.pcache != nil {
 				if p := res.pcache.get(id); p != nil {
+					res.persons[id] = p
 					ps = append(ps, p)
-				} else {
-					misses = append(misses, id)
+					continue
 				}
 			}
-			ids = misses
+			if asked == nil {
+				asked = map[string]bool{}
+			}
+			if !asked[id] {
+				asked[id] = true
+				misses = append(misses, id)
+			}
 		}
-		if len(ids) > 0 {
-			loaded, err := res.st.PersonsByID(ctx, ids)
+		if len(misses) > 0 {
+			loaded, err := res.st.PersonsByID(ctx, misses)
 			if err != nil {
 				return fmt.Errorf("identity: load persons: %w", err)
 			}
+			for _, p := range loaded {
+				res.persons[p.ID] = p
+			}
 			ps = append(ps, loaded...)
 		}
-		want = map[string]bool{}
+		want = want[:0:0]
 		for _, p := range ps {
-			res.persons[p.ID] = p
 			if p.RootID != "" && res.persons[p.RootID] == nil {
-				want[p.RootID] = true
+				want = append(want, p.RootID)
 			}
 		}
 	}
@@ -241,7 +254,9 @@ func (res *resolution) root(personID string) *Person {
 }
 
 func (res *resolution) observe(ctx context.Context, o *Observation) (string, error) {
-	keys := slices.Clone(o.Keys)
+	// The keys in priority order, stable: a copy in a buffer of the
+	// resolution, sorted by insertion (two or three keys as a rule).
+	keys := append(res.keyBuf[:0], o.Keys...)
 	if o.AliasOf != "" {
 		prev := Key{AnonymousID, o.AliasOf}
 		if res.idents[Key{UserID, o.AliasOf}] != nil {
@@ -251,7 +266,12 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 			keys = append(keys, prev)
 		}
 	}
-	sort.SliceStable(keys, func(i, j int) bool { return priority(keys[i].Type) < priority(keys[j].Type) })
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && priority(keys[j].Type) < priority(keys[j-1].Type); j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	res.keyBuf = keys
 
 	var userID string
 	for _, k := range keys {
@@ -261,7 +281,7 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 		}
 	}
 	// Roots in key priority order, without repeats.
-	var roots []*Person
+	roots := res.rootBuf[:0]
 	for _, k := range keys {
 		id := res.idents[k]
 		if id == nil {
@@ -271,18 +291,25 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 			roots = append(roots, r)
 		}
 	}
-	userIDs := map[string]bool{}
-	if userID != "" {
-		userIDs[userID] = true
+	res.rootBuf = roots
+	// More than one user id among the event's and its roots' means two
+	// known people.
+	met, userIDs := userID, 0
+	if met != "" {
+		userIDs = 1
 	}
 	for _, r := range roots {
-		if r.UserID != "" {
-			userIDs[r.UserID] = true
+		switch {
+		case r.UserID == "":
+		case userIDs == 0:
+			met, userIDs = r.UserID, 1
+		case r.UserID != met:
+			userIDs = 2
 		}
 	}
 
 	var target *Person
-	if len(userIDs) > 1 {
+	if userIDs > 1 {
 		// Two different known people meet on one event: keep them apart and
 		// ask a human. The event goes to the person of its own user id.
 		if id := res.idents[Key{UserID, userID}]; id != nil {
@@ -295,7 +322,7 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 		}
 		c := &Conflict{
 			ID:        onramp.NewID("cfl"),
-			Keys:      keys,
+			Keys:      slices.Clone(keys),
 			MessageID: o.MessageID,
 			CreatedAt: res.now,
 			Reason:    "identifiers of persons with different user ids met on one event",
@@ -331,7 +358,7 @@ func (res *resolution) observe(ctx context.Context, o *Observation) (string, err
 				}
 				if blocked {
 					res.conflicts = append(res.conflicts, &Conflict{
-						ID: onramp.NewID("cfl"), PersonIDs: []string{target.ID, r.ID}, Keys: keys, MessageID: o.MessageID, CreatedAt: res.now,
+						ID: onramp.NewID("cfl"), PersonIDs: []string{target.ID, r.ID}, Keys: slices.Clone(keys), MessageID: o.MessageID, CreatedAt: res.now,
 						Reason: "identifiers of persons that staff unmerged met on one event",
 					})
 					continue
@@ -414,12 +441,16 @@ func (res *resolution) newPerson(at time.Time) *Person {
 	p.RootID = p.ID
 	res.persons[p.ID] = p
 	res.created = append(res.created, p)
+	if res.isCreated == nil {
+		res.isCreated = map[*Person]bool{}
+	}
+	res.isCreated[p] = true
 	return p
 }
 
 func (res *resolution) touch(p *Person) {
 	p.UpdatedAt = res.now
-	if !slices.Contains(res.created, p) {
+	if !res.isCreated[p] {
 		res.dirty[p.ID] = p
 		delete(res.seen, p.ID)
 	}
@@ -428,7 +459,7 @@ func (res *resolution) touch(p *Person) {
 // touchSeen records a newer last seen, unless p is written whole anyway.
 func (res *resolution) touchSeen(p *Person) {
 	p.UpdatedAt = res.now
-	if res.dirty[p.ID] == nil && !slices.Contains(res.created, p) {
+	if res.dirty[p.ID] == nil && !res.isCreated[p] {
 		res.seen[p.ID] = p
 	}
 }
@@ -571,6 +602,11 @@ func MergeTraits(dst, src json.RawMessage, onlyMissing bool) (json.RawMessage, [
 			added = append(added, k)
 		}
 		d[k] = v
+	}
+	if len(added) == 0 && len(dst) > 0 {
+		// Nothing new (an identify repeating the traits, as libraries do
+		// on every page load): dst as it was, without encoding it again.
+		return dst, nil, nil
 	}
 	sort.Strings(added)
 	out, err := json.Marshal(d)

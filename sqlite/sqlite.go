@@ -186,7 +186,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
-		ws = &walSync{path: path + "-wal"}
+		ws = &walSync{path: path + "-wal", syncFile: dataSync}
 	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {

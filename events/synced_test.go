@@ -1,0 +1,98 @@
+package events_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/sqlite"
+)
+
+// gatedSync is a Config.SyncCommits that flushes the WAL only when the
+// test lets it, and fails when told to.
+type gatedSync struct {
+	db      *sqlite.DB
+	release chan error
+	calls   chan struct{}
+}
+
+func (g *gatedSync) sync(ctx context.Context) error {
+	g.calls <- struct{}{}
+	if err := <-g.release; err != nil {
+		return err
+	}
+	return g.db.SyncWAL(ctx)
+}
+
+func TestAnswersWaitForTheFlush(t *testing.T) {
+	// With SyncCommits, a request is answered only once a flush after its
+	// commit returned; a failed flush answers an error, and the retry is a
+	// duplicate of the committed events, answered after the next flush.
+	ctx := context.Background()
+	db := openDB(t, sqlite.Options{})
+	g := &gatedSync{db: db, release: make(chan error), calls: make(chan struct{}, 16)}
+	svc := newService(db, events.Config{SyncCommits: g.sync})
+	run(t, svc)
+
+	batch := func(ids ...string) events.IngestParams {
+		var msgs []json.RawMessage
+		for _, id := range ids {
+			msgs = append(msgs, json.RawMessage(fmt.Sprintf(`{"type": "track", "messageId": %q, "anonymousId": "anon-sync", "event": "E"}`, id)))
+		}
+		return events.IngestParams{Batch: &events.Batch{Messages: msgs}, Envelope: events.Envelope{PropertyID: "prp_a", ReceivedAt: time.Now()}}
+	}
+	type answer struct {
+		res *events.Result
+		err error
+	}
+	ingest := func(p events.IngestParams) chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			res, err := svc.Ingest(ctx, p)
+			ch <- answer{res, err}
+		}()
+		return ch
+	}
+
+	flushing := func(answered chan answer) {
+		t.Helper()
+		select {
+		case <-g.calls:
+		case a := <-answered:
+			t.Fatalf("answered without a flush: %+v, %v", a.res, a.err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no flush")
+		}
+	}
+	first := ingest(batch("m1", "m2"))
+	flushing(first) // committed, now flushing
+	select {
+	case a := <-first:
+		t.Fatalf("answered before the flush: %+v, %v", a.res, a.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The commit is visible to readers while the flush runs.
+	if ids, err := db.Reader().ExistingMessageIDs(ctx, "prp_a", []string{"m1", "m2"}); err != nil || len(ids) != 2 {
+		t.Fatalf("committed events: %v, %v", ids, err)
+	}
+	g.release <- errors.New("disk on fire")
+	if a := <-first; a.err == nil || !strings.Contains(a.err.Error(), "disk on fire") || a.res != nil {
+		t.Fatalf("a failed flush must fail the request: %+v, %v", a.res, a.err)
+	}
+
+	retry := ingest(batch("m1", "m2", "m3"))
+	flushing(retry)
+	g.release <- nil
+	a := <-retry
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if a.res.Accepted != 1 || a.res.Duplicates != 2 {
+		t.Fatalf("retry after a failed flush: accepted %d, duplicates %d; want 1 and 2", a.res.Accepted, a.res.Duplicates)
+	}
+}

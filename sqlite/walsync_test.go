@@ -1,0 +1,67 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/onramp-dev/onramp/sqlite"
+	"github.com/onramp-dev/onramp/storetest"
+)
+
+// TestWALSync: at FULL (the default) the pinned writer commits at NORMAL
+// and the WAL is flushed from outside: by InTx after each commit, by
+// SyncWAL for InTxUnsynced. The spare connection stays at FULL. At NORMAL
+// nothing is flushed beyond what SQLite does.
+func TestWALSync(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		sync                    string
+		pinned, spare           int
+		inTx, unsynced, syncWAL int64
+	}{
+		{sync: "", pinned: 1, spare: 2, inTx: 1, unsynced: 0, syncWAL: 1},
+		{sync: "FULL", pinned: 1, spare: 2, inTx: 1, unsynced: 0, syncWAL: 1},
+		{sync: "NORMAL", pinned: 1, spare: 1},
+	} {
+		t.Run("synchronous="+tc.sync, func(t *testing.T) {
+			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: tc.sync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var n atomic.Int64
+			db.CountWALSyncs(&n)
+			pinned, spare, err := db.Synchronous(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pinned != tc.pinned || spare != tc.spare {
+				t.Errorf("synchronous: pinned writer %d, spare %d; want %d and %d", pinned, spare, tc.pinned, tc.spare)
+			}
+			calls := 0
+			insert := func(q *sqlite.Queries) error {
+				calls++
+				return q.InsertEvents(ctx, storetest.FakeEvents(3, 1, fmt.Sprintf("prp_s%d", calls)))
+			}
+			step := func(what string, want int64, f func() error) {
+				t.Helper()
+				before := n.Load()
+				if err := f(); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if got := n.Load() - before; got != want {
+					t.Errorf("%s flushed the WAL %d times, want %d", what, got, want)
+				}
+			}
+			step("InTx", tc.inTx, func() error { return db.InTx(ctx, insert) })
+			step("InTxUnsynced", tc.unsynced, func() error { return db.InTxUnsynced(ctx, insert) })
+			step("SyncWAL", tc.syncWAL, func() error { return db.SyncWAL(ctx) })
+		})
+	}
+}
