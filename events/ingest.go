@@ -311,6 +311,9 @@ func (s *Service) commitGroup(ctx context.Context, group []*pending) {
 	}
 	t, err := s.commitTries(ctx, group, wholeGroup)
 	if s.unsynced != nil {
+		if s.cfg.SoleWriter {
+			s.handed.committed()
+		}
 		s.unsynced <- &unsyncedGroup{group: group, start: start, tried: t, err: err}
 		return
 	}

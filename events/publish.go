@@ -127,6 +127,26 @@ type handoff struct {
 	// last is the sequence number of the last event handed off, -1 while
 	// unknown (before the first commit, after an overflow).
 	last int64
+	// unsynced counts groups committed but not yet answered
+	// (Config.SyncCommits): their events are in the store before they are
+	// durable, and the publisher waits for them to be handed off rather
+	// than read them there.
+	unsynced int
+}
+
+// committed notes a group committed and waiting for its flush.
+func (h *handoff) committed() {
+	h.mu.Lock()
+	h.unsynced++
+	h.mu.Unlock()
+}
+
+// answered notes that a group noted by committed was answered (and, if it
+// succeeded, put).
+func (h *handoff) answered() {
+	h.mu.Lock()
+	h.unsynced--
+	h.mu.Unlock()
 }
 
 type handedGroup struct {
@@ -159,8 +179,9 @@ func (h *handoff) put(evs []*Event) {
 
 // take returns the queued events that follow cur without a gap, whole
 // groups until it holds at least limit events, or nil if the next events
-// must come from the store.
-func (h *handoff) take(cur int64, limit int) []*Event {
+// must come from the store; wait says that there are none yet, but groups
+// committed by this process will follow once flushed.
+func (h *handoff) take(cur int64, limit int) (evs []*Event, wait bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	// Groups the store read already covered.
@@ -176,7 +197,7 @@ func (h *handoff) take(cur int64, limit int) []*Event {
 		h.queued -= len(g.evs)
 		h.groups = h.groups[1:]
 	}
-	return out
+	return out, out == nil && len(h.groups) == 0 && h.unsynced > 0
 }
 
 // publishRejections puts the queued rejections on the bus. A failed
@@ -240,7 +261,10 @@ func (p *Publisher) Run(ctx context.Context) error {
 			continue
 		}
 		for {
-			evs := p.svc.handed.take(cur, p.Batch)
+			evs, wait := p.svc.handed.take(cur, p.Batch)
+			if wait {
+				break
+			}
 			if evs == nil {
 				evs, err = st.EventsAfter(ctx, cur, p.Batch)
 				if err != nil {

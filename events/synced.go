@@ -11,11 +11,12 @@ import (
 // The committer commits group N and goes on to write group N+1 while
 // syncLoop flushes the disk for N and answers its requests. One flush
 // covers every group committed before it began, so under load one flush
-// answers several groups. Nothing reaches a caller, the bus or the
-// rejected-events log's readers through this Service before its flush:
-// finish runs after it. (A reader of the store may see the events
-// between the commit and the flush; a machine that fails in that moment
-// loses them, and nobody was told they were stored.)
+// answers several groups. Nothing reaches a caller or, with SoleWriter,
+// the bus before its flush: finish runs after it, and the publisher waits
+// for the handoff while groups are in flight instead of reading the store
+// (handoff.unsynced). A reader of the store may see the events between
+// the commit and the flush; a machine that fails in that moment loses
+// them, and nobody was told they were stored.
 
 // unsyncedGroups bounds the committed groups waiting for a flush: when
 // the disk falls that far behind, the committer waits for it.
@@ -68,6 +69,9 @@ func (s *Service) syncLoop(ctx context.Context) {
 				err = syncErr
 			}
 			s.finish(ctx, g.group, g.start, g.tried, err)
+			if s.cfg.SoleWriter {
+				s.handed.answered()
+			}
 		}
 	}
 }

@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/onramp-dev/onramp"
 	"github.com/onramp-dev/onramp/events"
+	"github.com/onramp-dev/onramp/inmem"
 	"github.com/onramp-dev/onramp/sqlite"
 )
 
@@ -95,4 +100,49 @@ func TestAnswersWaitForTheFlush(t *testing.T) {
 	if a.res.Accepted != 1 || a.res.Duplicates != 2 {
 		t.Fatalf("retry after a failed flush: accepted %d, duplicates %d; want 1 and 2", a.res.Accepted, a.res.Duplicates)
 	}
+}
+
+func TestBusWaitsForTheFlush(t *testing.T) {
+	// The publisher hands subscribers a group's events only after its
+	// flush, even when it looks in the store (its tick) while the group is
+	// committed and not yet durable.
+	db := openDB(t, sqlite.Options{})
+	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
+	var delivered atomic.Int64
+	if err := bus.Subscribe("test", "event.", func(context.Context, onramp.Message) error {
+		delivered.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var gated atomic.Bool
+	release := make(chan struct{})
+	flushing := make(chan struct{}, 16)
+	sync := func(ctx context.Context) error {
+		if gated.Load() {
+			flushing <- struct{}{}
+			<-release
+		}
+		return db.SyncWAL(ctx)
+	}
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, SyncCommits: sync})
+	defer n.stop()
+	open := gosync.OnceFunc(func() { gated.Store(false); close(release) })
+	defer open() // before n.stop: the committer may wait on the gate
+	ingest(t, n.svc, 0, 10)
+	waitFor(t, "the first events delivered", func() bool { return delivered.Load() == 10 })
+
+	gated.Store(true)
+	done := make(chan struct{})
+	go func() { ingest(t, n.svc, 10, 10); close(done) }()
+	<-flushing
+	// Past the publisher's one-second tick, which reads the store when
+	// nothing is handed off.
+	time.Sleep(1200 * time.Millisecond)
+	if got := delivered.Load(); got != 10 {
+		t.Fatalf("%d events delivered before their flush", got-10)
+	}
+	open()
+	<-done
+	waitFor(t, "the second events delivered", func() bool { return delivered.Load() == 20 })
 }

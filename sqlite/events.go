@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/onramp-dev/onramp/events"
 	"github.com/onramp-dev/onramp/internal/seen"
@@ -29,7 +30,7 @@ func (q *Queries) InsertEvents(ctx context.Context, evs []*events.Event) error {
 		for _, e := range evs {
 			args = append(args, e.PropertyID, e.MessageID, e.PersonID, e.Type, e.NameColumn(), e.UserID, e.AnonymousID, e.GroupID, e.PreviousID,
 				micros(e.Timestamp), micros(e.OriginalTimestamp), micros(e.SentAt), micros(e.ReceivedAt),
-				rawText(e.Properties), rawText(e.Traits), rawText(e.Context), e.IP)
+				eventText(e.Properties), eventText(e.Traits), eventText(e.Context), e.IP)
 		}
 		res, err := q.execHot(ctx, `INSERT INTO events (property_id, message_id, person_id, type, name, user_id, anonymous_id, group_id, previous_id, ts, original_ts, sent_at, received_at, properties, traits, context, ip) VALUES `+rowsOf(len(evs), eventInsertCols), args...)
 		if err != nil {
@@ -86,6 +87,16 @@ func (q *Queries) forgetPairs() {
 			db.pairs.Clear()
 		}
 	}
+}
+
+// eventText is rawText without the copy: an event's JSON fields are not
+// changed once parsed, and the driver copies what it binds before the
+// statement returns. (The copies were 5 % of the committer's time.)
+func eventText(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func rawText(b json.RawMessage) any {

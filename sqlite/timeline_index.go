@@ -371,12 +371,12 @@ func (b *timelineBacklog) commit(tx *timelineTx, now time.Time) {
 		b.covered = tx.indexedUpTo
 	}
 	if tx.swept != nil || tx.deleted != nil {
-		emptied := 0
+		var emptied []string
 		for p := range tx.deleted {
 			if s, ok := b.byPerson[p]; ok {
 				b.n -= len(s)
 				delete(b.byPerson, p)
-				emptied++
+				emptied = append(emptied, p)
 			}
 		}
 		for p, n := range tx.swept {
@@ -387,14 +387,12 @@ func (b *timelineBacklog) commit(tx *timelineTx, now time.Time) {
 			b.n -= n
 			if len(rest) == 0 {
 				delete(b.byPerson, p)
-				emptied++
+				emptied = append(emptied, p)
 			} else {
 				b.byPerson[p] = rest
 			}
 		}
-		if emptied > 0 {
-			b.persons = slices.DeleteFunc(b.persons, func(p string) bool { _, ok := b.byPerson[p]; return !ok })
-		}
+		b.persons = removeSorted(b.persons, emptied)
 		if tx.swept != nil {
 			// Just after the last person swept: the next sweep goes on
 			// from there.
@@ -424,6 +422,30 @@ func (b *timelineBacklog) commit(tx *timelineTx, now time.Time) {
 }
 
 // mergeSorted merges two sorted lists of distinct strings.
+// removeSorted removes from the sorted a the strings of gone (all in a),
+// in place. It finds them by binary search and moves what lies between
+// them: a sweep empties a few hundred persons of a backlog of many
+// thousand, each commit.
+func removeSorted(a, gone []string) []string {
+	if len(gone) == 0 {
+		return a
+	}
+	slices.Sort(gone)
+	out := a[:0]
+	from := 0
+	for _, g := range gone {
+		i, found := slices.BinarySearch(a[from:], g)
+		if !found {
+			continue
+		}
+		out = append(out, a[from:from+i]...)
+		from += i + 1
+	}
+	out = append(out, a[from:]...)
+	clear(a[len(out):])
+	return out
+}
+
 func mergeSorted(a, b []string) []string {
 	out := make([]string, 0, len(a)+len(b))
 	i, j := 0, 0
