@@ -82,8 +82,10 @@ type timelineBacklog struct {
 	// Only the writer (under wmu) reads or writes these.
 	cursor    string
 	lastSweep time.Time
-	// written is the indexed_through this DB last wrote.
+	// written is the indexed_through this DB last wrote, and upToAt when
+	// a transaction last computed it.
 	written int64
+	upToAt  time.Time
 	// version is the writer's last reading of PRAGMA data_version, and
 	// suspectUpTo the newest event that existed when it last changed: the
 	// backlog's entries up to it may name events another connection has
@@ -121,8 +123,11 @@ type timelineTx struct {
 	deleted map[string]bool
 	// loaded says this transaction read the backlog from the database:
 	// staged is then all of it.
-	loaded      bool
+	loaded bool
+	// indexedUpTo is the indexed_through the transaction leaves;
+	// upToFound says it walked the backlog for it (see upToEvery).
 	indexedUpTo int64
+	upToFound   bool
 	// version and suspectUpTo are the backlog's, as this transaction
 	// leaves them.
 	version, suspectUpTo int64
@@ -215,6 +220,15 @@ func (q *Queries) sweepTimeline(ctx context.Context, mode sweepMode) error {
 			return err
 		}
 	}
+	if mode == sweepDue && time.Since(b.upToAt) < upToEvery {
+		// indexed_through as last written is still true (events only get
+		// indexed, and new ones have higher seqs), just lower than it
+		// could be: finding the oldest waiting event walks the whole
+		// backlog, too much for every transaction (3 % of ingest's
+		// committer).
+		tx.indexedUpTo = b.written
+		return nil
+	}
 	// Every event up to the oldest one still waiting is indexed.
 	upTo := b.covered
 	if len(tx.staged) > 0 {
@@ -228,8 +242,12 @@ func (q *Queries) sweepTimeline(ctx context.Context, mode sweepMode) error {
 	if upTo >= tx.suspectUpTo {
 		tx.suspectUpTo = 0
 	}
+	tx.upToFound = true
 	return q.writeIndexedThrough(ctx, upTo)
 }
+
+// upToEvery spaces the walks of the backlog that move indexed_through.
+const upToEvery = 250 * time.Millisecond
 
 // sweepSlice indexes the backlog's persons from the cursor on, until
 // quota entries.
@@ -419,6 +437,9 @@ func (b *timelineBacklog) commit(tx *timelineTx, now time.Time) {
 		b.lastSweep = now
 	}
 	b.written = tx.indexedUpTo
+	if tx.upToFound {
+		b.upToAt = now
+	}
 }
 
 // mergeSorted merges two sorted lists of distinct strings.
