@@ -277,6 +277,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 			if len(evs) == 0 {
 				break
 			}
+			if l, ok := p.svc.cfg.Bus.(interface{ Listening() bool }); ok && !l.Listening() {
+				// Every subscriber is a live view nobody watches, which
+				// would drop the messages: skip making them.
+				cur = evs[len(evs)-1].Seq
+				continue
+			}
 			msgs := make([]onramp.Message, 0, len(evs))
 			for _, e := range evs {
 				m, err := Message(e)

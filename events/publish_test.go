@@ -321,3 +321,37 @@ func TestBusHandoffPayloadIsWhatTheStoreHolds(t *testing.T) {
 		t.Errorf("handed off:\n %v\nstore read:\n %v", a, b)
 	}
 }
+
+// TestBusSkipsIdleLiveSubscribers: with only a live subscriber that
+// nobody watches, the publisher moves past committed events without
+// handing them over; once it listens, new events reach it, old ones not.
+func TestBusSkipsIdleLiveSubscribers(t *testing.T) {
+	db := openDB(t, sqlite.Options{})
+	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
+	var watching atomic.Bool
+	var got atomic.Int64
+	if err := bus.SubscribeLive("live", "event.", func(context.Context, onramp.Message) error {
+		got.Add(1)
+		return nil
+	}, watching.Load); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true})
+	defer n.stop()
+	ingest(t, n.svc, 0, 50)
+	ctx := context.Background()
+	waitFor(t, "the cursor past the first events", func() bool {
+		cur, err := db.Reader().Cursor(ctx, "bus")
+		return err == nil && cur == 50
+	})
+	if g := got.Load(); g != 0 {
+		t.Fatalf("an idle live subscriber got %d messages", g)
+	}
+	watching.Store(true)
+	ingest(t, n.svc, 50, 20)
+	waitFor(t, "the new events delivered", func() bool { return got.Load() == 20 })
+	time.Sleep(50 * time.Millisecond)
+	if g := got.Load(); g != 20 {
+		t.Fatalf("a live subscriber got %d messages, want the 20 new ones", g)
+	}
+}

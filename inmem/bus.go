@@ -30,6 +30,9 @@ type Bus struct {
 type subscription struct {
 	name, prefix string
 	h            onramp.Handler
+	// listening, for a live subscription, says whether it wants messages
+	// now; nil for a durable one, which always does.
+	listening func() bool
 }
 
 // NewBus returns an empty Bus.
@@ -39,15 +42,40 @@ func NewBus(log *slog.Logger) *Bus {
 
 // Subscribe registers h under name for topics starting with prefix.
 func (b *Bus) Subscribe(name, prefix string, h onramp.Handler) error {
+	return b.subscribe(&subscription{name: name, prefix: prefix, h: h})
+}
+
+// SubscribeLive registers h as Subscribe does, for a subscriber that
+// ignores what is published while listening returns false (the live
+// views, with nobody watching). Publishers may then skip making the
+// messages (see Listening).
+func (b *Bus) SubscribeLive(name, prefix string, h onramp.Handler, listening func() bool) error {
+	return b.subscribe(&subscription{name: name, prefix: prefix, h: h, listening: listening})
+}
+
+func (b *Bus) subscribe(sub *subscription) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.subs {
-		if s.name == name {
-			return fmt.Errorf("inmem: subscriber %q exists already", name)
+		if s.name == sub.name {
+			return fmt.Errorf("inmem: subscriber %q exists already", sub.name)
 		}
 	}
-	b.subs = append(b.subs, &subscription{name: name, prefix: prefix, h: h})
+	b.subs = append(b.subs, sub)
 	return nil
+}
+
+// Listening reports whether any subscriber wants what is published now:
+// a durable one, or a live one that listens.
+func (b *Bus) Listening() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, s := range b.subs {
+		if s.listening == nil || s.listening() {
+			return true
+		}
+	}
+	return false
 }
 
 // Subscribers is the number of subscriptions; the publisher skips reading

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,5 +67,35 @@ func TestBusPublishStopsWithContext(t *testing.T) {
 	defer cancel()
 	if err := bus.Publish(ctx, onramp.Message{ID: "1", Topic: "event.track"}); err == nil {
 		t.Fatal("Publish must report that a subscriber never took the message")
+	}
+}
+
+func TestBusListening(t *testing.T) {
+	// A live subscriber counts as listening only while it says so; a
+	// durable one always does.
+	b := inmem.NewBus(slog.New(slog.DiscardHandler))
+	if b.Listening() {
+		t.Fatal("an empty bus listens")
+	}
+	var watching atomic.Bool
+	if err := b.SubscribeLive("live", "", func(context.Context, onramp.Message) error { return nil }, watching.Load); err != nil {
+		t.Fatal(err)
+	}
+	if b.Listening() {
+		t.Fatal("a live subscriber nobody watches listens")
+	}
+	watching.Store(true)
+	if !b.Listening() {
+		t.Fatal("a watched live subscriber does not listen")
+	}
+	watching.Store(false)
+	if err := b.Subscribe("durable", "event.", func(context.Context, onramp.Message) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Listening() {
+		t.Fatal("a durable subscriber does not listen")
+	}
+	if err := b.SubscribeLive("durable", "", nil, watching.Load); err == nil {
+		t.Fatal("a second subscriber under a taken name was accepted")
 	}
 }

@@ -143,10 +143,25 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, in: make(chan delivery, 4096), done: make(chan struct{}), streams: map[*Stream]struct{}{}}
 	// Every topic, filtered here: one subscription for events and
 	// rejections (and cheap to ignore the rest).
-	if err := cfg.Bus.Subscribe("live", "", h.receive); err != nil {
+	var err error
+	if lb, ok := cfg.Bus.(liveBus); ok {
+		// With nobody watching, receive drops everything: the publisher
+		// need not encode events for it (a tenth of the server's CPU
+		// under ingest load).
+		err = lb.SubscribeLive("live", "", h.receive, func() bool { return h.open.Load() > 0 })
+	} else {
+		err = cfg.Bus.Subscribe("live", "", h.receive)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("live: subscribe: %w", err)
 	}
 	return h, nil
+}
+
+// liveBus is a bus that knows subscribers that only want messages while
+// they listen (inmem.Bus).
+type liveBus interface {
+	SubscribeLive(name, prefix string, h onramp.Handler, listening func() bool) error
 }
 
 // receive is the bus handler. It decodes and queues; it waits only when
