@@ -96,7 +96,9 @@ type Service struct {
 	closed  bool
 	stopped chan struct{}
 	// OnCommit, if set, is called with each committed group of events
-	// (after commit, before the ingest callers are answered).
+	// once it is durable (after commit, and with Config.SyncCommits after
+	// the flush, on the flushing goroutine), before the ingest callers are
+	// answered.
 	OnCommit func([]*Event)
 }
 

@@ -200,6 +200,25 @@ func (h *handoff) take(cur int64, limit int) (evs []*Event, wait bool) {
 	return out, out == nil && len(h.groups) == 0 && h.unsynced > 0
 }
 
+// flushRead makes events read from the store durable before they are
+// published: with Config.SyncCommits the store holds committed groups
+// that are not flushed yet, and a read can take them (after a gap in the
+// handoff, or a group committed between the handoff's look and the read).
+// One flush covers everything committed before it began, so everything
+// the read saw.
+func (p *Publisher) flushRead(ctx context.Context, evs []*Event) error {
+	if len(evs) == 0 || p.svc.unsynced == nil {
+		return nil
+	}
+	if err := p.svc.cfg.SyncCommits(ctx); err != nil {
+		if ctx.Err() == nil {
+			p.svc.cfg.Log.Error("publisher flush", "err", err)
+		}
+		return err
+	}
+	return nil
+}
+
 // publishRejections puts the queued rejections on the bus. A failed
 // Publish is logged, not retried: rejections are published at most once.
 func (p *Publisher) publishRejections(ctx context.Context) {
@@ -271,6 +290,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 					if ctx.Err() == nil {
 						p.svc.cfg.Log.Error("publisher read", "err", err)
 					}
+					break
+				}
+				if err := p.flushRead(ctx, evs); err != nil {
 					break
 				}
 			}

@@ -146,3 +146,48 @@ func TestBusWaitsForTheFlush(t *testing.T) {
 	<-done
 	waitFor(t, "the second events delivered", func() bool { return delivered.Load() == 20 })
 }
+
+func TestBusFlushesWhatItReadsFromTheStore(t *testing.T) {
+	// When the handoff has a gap (the first group after a start is never
+	// handed over), the publisher reads the store, which also holds
+	// groups committed and not yet flushed: it must flush before it
+	// publishes them.
+	db := openDB(t, sqlite.Options{})
+	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
+	var gated, flushed atomic.Bool
+	release := make(chan struct{})
+	flushing := make(chan struct{}, 16)
+	sync := func(ctx context.Context) error {
+		if gated.Load() {
+			flushing <- struct{}{}
+			<-release
+			flushed.Store(true)
+		}
+		return db.SyncWAL(ctx)
+	}
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, SyncCommits: sync})
+	defer n.stop()
+	open := gosync.OnceFunc(func() { gated.Store(false); close(release) })
+	defer open()
+	ingest(t, n.svc, 0, 10)  // seq 1-10: not handed over (the first group)
+	ingest(t, n.svc, 10, 10) // seq 11-20: queued after 10, the cursor is at 0
+	gated.Store(true)
+	done := make(chan struct{})
+	go func() { ingest(t, n.svc, 20, 10); close(done) }() // seq 21-30 committed, flush held
+	<-flushing
+	var early atomic.Int64
+	if err := bus.Subscribe("late", "event.", func(_ context.Context, m onramp.Message) error {
+		if m.Seq > 20 && !flushed.Load() {
+			early.Add(1)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the publisher's tick
+	if e := early.Load(); e > 0 {
+		t.Errorf("%d events of the unflushed group reached the bus before their flush", e)
+	}
+	open()
+	<-done
+}

@@ -13,8 +13,8 @@ func (db *DB) InTxFlushingTimeline(ctx context.Context, fn func(*Queries) error)
 	return db.inTx(ctx, sweepAll, fn)
 }
 
-// CountWALSyncs makes the WAL flushes count themselves in n. It must be
-// called before any transaction runs.
+// CountWALSyncs makes the WAL flushes count themselves in n. Call it
+// while no transaction runs.
 func (db *DB) CountWALSyncs(n *atomic.Int64) {
 	if db.walSync == nil {
 		return
@@ -36,4 +36,13 @@ func (db *DB) Synchronous(ctx context.Context) (pinned, spare int, err error) {
 	}
 	err = db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&spare)
 	return pinned, spare, err
+}
+
+// FailWALSyncs makes the next WAL flush fail with err.
+func (db *DB) FailWALSyncs(err error) {
+	next := db.walSync.syncFile
+	db.walSync.syncFile = func(f *os.File) error {
+		db.walSync.syncFile = next
+		return err
+	}
 }

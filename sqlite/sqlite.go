@@ -186,7 +186,11 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
-		ws = &walSync{path: path + "-wal", syncFile: dataSync}
+		if ws, err = openWALSync(path); err != nil {
+			wconn.Close()
+			w.Close()
+			return nil, err
+		}
 	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
@@ -235,7 +239,7 @@ func (db *DB) Close() error {
 	}
 	db.rstmts = map[string]*sql.Stmt{}
 	db.rmu.Unlock()
-	return errors.Join(flushErr, db.wconn.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(flushErr, db.wconn.Close(), db.r.Close(), db.w.Close(), db.walSync.close())
 }
 
 // prepared returns the prepared statement for query on wconn. The caller
@@ -293,7 +297,13 @@ func (db *DB) RunCheckpointer(ctx context.Context, interval time.Duration, log *
 func (db *DB) Path() string { return db.path }
 
 // Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
+// A failed flush of the WAL fails it for good (see walSync.failed).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.walSync.broken(); err != nil {
+		return err
+	}
+	return db.r.PingContext(ctx)
+}
 
 // Migrate applies pending migrations and returns the versions it applied.
 func (db *DB) Migrate(ctx context.Context) ([]int, error) {

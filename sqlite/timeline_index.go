@@ -442,7 +442,6 @@ func (b *timelineBacklog) commit(tx *timelineTx, now time.Time) {
 	}
 }
 
-// mergeSorted merges two sorted lists of distinct strings.
 // removeSorted removes from the sorted a the strings of gone (all in a),
 // in place. It finds them by binary search and moves what lies between
 // them: a sweep empties a few hundred persons of a backlog of many
@@ -467,6 +466,7 @@ func removeSorted(a, gone []string) []string {
 	return out
 }
 
+// mergeSorted merges two sorted lists of distinct strings.
 func mergeSorted(a, b []string) []string {
 	out := make([]string, 0, len(a)+len(b))
 	i, j := 0, 0

@@ -30,16 +30,41 @@ import (
 // NORMAL a checkpoint flushes the WAL before it copies and the database
 // file after. A frame half written when the machine fails belongs to a
 // commit that nobody was told about, and recovery ignores it (checksums).
+//
+// A failed flush is final (walSync.failed): every later flush, every
+// InTx and Ping fail, so the server stops acknowledging and /readyz says
+// it is not ready, until it is restarted and SQLite recovers what the
+// disk holds.
 type walSync struct {
 	path string
 	// mu serialises flushes: one at a time is enough, since each covers
 	// everything written before it began.
 	mu sync.Mutex
+	// f stays open from Open to Close: Linux reports a failed write-back
+	// of the file only to descriptors that were open when it failed.
+	f *os.File
 	// dirSynced is the WAL file the folder was flushed for: a new WAL
 	// file is durable only once the folder entry naming it is.
 	dirSynced os.FileInfo
+	// failed is the first flush's failure. It sticks: after a failed
+	// flush the kernel may have dropped the pages and marked them clean,
+	// so no later flush can vouch for them (PostgreSQL stops for the same
+	// reason). Every flush and Ping then fail until Onramp is restarted.
+	failed error
 	// syncFile flushes a file's data (dataSync; tests count the calls).
 	syncFile func(*os.File) error
+}
+
+// openWALSync opens the WAL file of the database at path (it exists once
+// a connection opened the database in WAL mode).
+func openWALSync(path string) (*walSync, error) {
+	w := &walSync{path: path + "-wal", syncFile: dataSync}
+	f, err := os.Open(w.path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open WAL for flushing: %w", err)
+	}
+	w.f = f
+	return w, nil
 }
 
 // SyncWAL makes every transaction committed so far survive power loss.
@@ -58,19 +83,28 @@ func (w *walSync) flush(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	f, err := os.Open(w.path)
+	if w.failed != nil {
+		return w.failed
+	}
+	// SQLite keeps the WAL file while a connection is open, but should it
+	// ever make a new one, that is the one to flush.
+	cur, err := os.Stat(w.path)
 	if err != nil {
 		return fmt.Errorf("sqlite: sync: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("sqlite: sync: %w", err)
+	if fi, err := w.f.Stat(); err != nil || !os.SameFile(fi, cur) {
+		f, err := os.Open(w.path)
+		if err != nil {
+			return fmt.Errorf("sqlite: sync: %w", err)
+		}
+		w.f.Close()
+		w.f = f
 	}
-	if err := w.syncFile(f); err != nil {
-		return fmt.Errorf("sqlite: sync %s: %w", w.path, err)
+	if err := w.syncFile(w.f); err != nil {
+		w.failed = fmt.Errorf("sqlite: flushing %s failed, so writes acknowledged since the last flush may be lost; restart Onramp: %w", w.path, err)
+		return w.failed
 	}
-	if w.dirSynced == nil || !os.SameFile(w.dirSynced, fi) {
+	if w.dirSynced == nil || !os.SameFile(w.dirSynced, cur) {
 		d, err := os.Open(filepath.Dir(w.path))
 		if err != nil {
 			return fmt.Errorf("sqlite: sync: %w", err)
@@ -80,7 +114,26 @@ func (w *walSync) flush(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sqlite: sync %s: %w", filepath.Dir(w.path), err)
 		}
-		w.dirSynced = fi
+		w.dirSynced = cur
 	}
 	return nil
+}
+
+// broken is the sticky failure of an earlier flush, if any.
+func (w *walSync) broken() error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+func (w *walSync) close() error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Close()
 }

@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -63,5 +65,42 @@ func TestWALSync(t *testing.T) {
 			step("InTxUnsynced", tc.unsynced, func() error { return db.InTxUnsynced(ctx, insert) })
 			step("SyncWAL", tc.syncWAL, func() error { return db.SyncWAL(ctx) })
 		})
+	}
+}
+
+// TestWALSyncFailureIsFinal: after a failed flush nothing is acknowledged
+// any more, not even when a later flush would succeed, and Ping fails (so
+// /readyz does).
+func TestWALSyncFailureIsFinal(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(prop string) func(q *sqlite.Queries) error {
+		return func(q *sqlite.Queries) error { return q.InsertEvents(ctx, storetest.FakeEvents(2, 1, prop)) }
+	}
+	if err := db.InTx(ctx, insert("prp_1")); err != nil {
+		t.Fatal(err)
+	}
+	db.FailWALSyncs(errors.New("EIO"))
+	if err := db.InTxUnsynced(ctx, insert("prp_2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SyncWAL(ctx); err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("the failing flush: %v", err)
+	}
+	if err := db.SyncWAL(ctx); err == nil {
+		t.Fatal("a flush after a failed one succeeded")
+	}
+	if err := db.InTx(ctx, insert("prp_3")); err == nil {
+		t.Fatal("InTx succeeded after a failed flush")
+	}
+	if err := db.Ping(ctx); err == nil {
+		t.Fatal("Ping succeeded after a failed flush")
 	}
 }

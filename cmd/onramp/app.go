@@ -71,6 +71,22 @@ func openEngine(ctx context.Context, cfg Config) (*engine, error) {
 	}, nil
 }
 
+// ingestCommits is how ingest's transactions commit on eng, and, where
+// they are not durable when they return (SQLite's InTxUnsynced), the flush
+// that makes them so (events.Config.SyncCommits). The two go together:
+// an unsynced transaction without its flush would acknowledge writes a
+// power loss can take.
+func ingestCommits(eng *engine) (events.TxFunc, func(context.Context) error) {
+	if eng.ingestTx == nil || eng.syncCommits == nil {
+		return func(ctx context.Context, fn func(events.Store) error) error {
+			return eng.inTx(ctx, func(s store) error { return fn(s) })
+		}, nil
+	}
+	return func(ctx context.Context, fn func(events.Store) error) error {
+		return eng.ingestTx(ctx, func(s store) error { return fn(s) })
+	}, eng.syncCommits
+}
+
 // app is the wired set of Services over one engine.
 type app struct {
 	cfg        Config
@@ -102,16 +118,10 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	a.identity = identity.NewService(eng.read, func(ctx context.Context, fn func(identity.Store) error) error {
 		return eng.inTxRetrying(ctx, func(s store) error { return fn(s) })
 	}, clock, log)
-	ingestTx := eng.inTx
-	if eng.ingestTx != nil {
-		ingestTx = eng.ingestTx
-	}
+	ingestTx, syncCommits := ingestCommits(eng)
 	a.events = events.NewService(events.Config{
 		Read: eng.read,
-		InTx: func(ctx context.Context, fn func(events.Store) error) error {
-			return ingestTx(ctx, func(s store) error { return fn(s) })
-		},
-		SyncCommits: eng.syncCommits,
+		InTx: ingestTx, SyncCommits: syncCommits,
 		Clock:       clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 		SoleWriter: eng.name == "sqlite",
 		// PostgreSQL's writers do not wait on each other: a group's events
