@@ -122,7 +122,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, bus onramp.Bus, 
 	a.events = events.NewService(events.Config{
 		Read: eng.read,
 		InTx: ingestTx, SyncCommits: syncCommits,
-		Clock:       clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
+		Clock: clock, Log: log, Bus: bus, Metrics: metrics, IsRetryable: eng.isRetryable,
 		SoleWriter: eng.name == "sqlite",
 		// PostgreSQL's writers do not wait on each other: a group's events
 		// commit while the next group is resolved.
