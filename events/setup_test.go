@@ -32,15 +32,26 @@ func openDB(tb testing.TB, opt sqlite.Options) *sqlite.DB {
 // supplies the optional settings (Bus defaults to a fresh in-process bus,
 // Read to the database's readers).
 func newService(db *sqlite.DB, cfg events.Config) *events.Service {
+	if cfg.SyncCommits == nil {
+		cfg.SyncCommits = db.SyncWAL
+	}
+	return wire(db, cfg, db.InTxUnsynced)
+}
+
+// newPlainService is newService whose transactions are durable when they
+// return, with no flush after them (neither SyncCommits nor SplitCommit):
+// the committer answers each group itself.
+func newPlainService(db *sqlite.DB, cfg events.Config) *events.Service {
+	return wire(db, cfg, db.InTx)
+}
+
+func wire(db *sqlite.DB, cfg events.Config, inTx func(context.Context, func(*sqlite.Queries) error) error) *events.Service {
 	log := slog.New(slog.DiscardHandler)
 	if cfg.Read == nil {
 		cfg.Read = db.Reader()
 	}
 	cfg.InTx = func(ctx context.Context, fn func(events.Store) error) error {
-		return db.InTxUnsynced(ctx, func(q *sqlite.Queries) error { return fn(q) })
-	}
-	if cfg.SyncCommits == nil {
-		cfg.SyncCommits = db.SyncWAL
+		return inTx(ctx, func(q *sqlite.Queries) error { return fn(q) })
 	}
 	cfg.Clock, cfg.Log, cfg.IsRetryable = onramp.SystemClock{}, log, sqlite.IsRetryable
 	if cfg.Bus == nil {

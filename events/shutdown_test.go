@@ -20,7 +20,11 @@ func TestIngestDuringShutdownAnswers(t *testing.T) {
 	// because it was queued after the last drain.
 	db := openDB(t, sqlite.Options{Synchronous: "OFF"})
 	for round := range 20 {
+		// Every other round without the flushing goroutine.
 		svc := newService(db, events.Config{})
+		if round%2 == 1 {
+			svc = newPlainService(db, events.Config{})
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		stopped := make(chan struct{})
 		go func() { svc.Run(ctx); close(stopped) }()
