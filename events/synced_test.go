@@ -102,6 +102,34 @@ func TestAnswersWaitForTheFlush(t *testing.T) {
 	}
 }
 
+// flushGate is a Config.SyncCommits whose flushes, while closed, wait
+// until the test opens it.
+type flushGate struct {
+	db       *sqlite.DB
+	closed   atomic.Bool
+	flushed  atomic.Bool // a held flush went through
+	release  chan struct{}
+	flushing chan struct{}
+	// open lets held and later flushes through; call it (deferred) before
+	// stopping the node, whose committer may wait on the gate.
+	open func()
+}
+
+func newFlushGate(db *sqlite.DB) *flushGate {
+	g := &flushGate{db: db, release: make(chan struct{}), flushing: make(chan struct{}, 16)}
+	g.open = gosync.OnceFunc(func() { g.closed.Store(false); close(g.release) })
+	return g
+}
+
+func (g *flushGate) sync(ctx context.Context) error {
+	if g.closed.Load() {
+		g.flushing <- struct{}{}
+		<-g.release
+		g.flushed.Store(true)
+	}
+	return g.db.SyncWAL(ctx)
+}
+
 func TestBusWaitsForTheFlush(t *testing.T) {
 	// The publisher hands subscribers a group's events only after its
 	// flush, even when it looks in the store (its tick) while the group is
@@ -115,34 +143,24 @@ func TestBusWaitsForTheFlush(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var gated atomic.Bool
-	release := make(chan struct{})
-	flushing := make(chan struct{}, 16)
-	sync := func(ctx context.Context) error {
-		if gated.Load() {
-			flushing <- struct{}{}
-			<-release
-		}
-		return db.SyncWAL(ctx)
-	}
-	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, SyncCommits: sync})
+	g := newFlushGate(db)
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, SyncCommits: g.sync})
 	defer n.stop()
-	open := gosync.OnceFunc(func() { gated.Store(false); close(release) })
-	defer open() // before n.stop: the committer may wait on the gate
+	defer g.open()
 	ingest(t, n.svc, 0, 10)
 	waitFor(t, "the first events delivered", func() bool { return delivered.Load() == 10 })
 
-	gated.Store(true)
+	g.closed.Store(true)
 	done := make(chan struct{})
 	go func() { ingest(t, n.svc, 10, 10); close(done) }()
-	<-flushing
+	<-g.flushing
 	// Past the publisher's one-second tick, which reads the store when
 	// nothing is handed off.
 	time.Sleep(1200 * time.Millisecond)
 	if got := delivered.Load(); got != 10 {
 		t.Fatalf("%d events delivered before their flush", got-10)
 	}
-	open()
+	g.open()
 	<-done
 	waitFor(t, "the second events delivered", func() bool { return delivered.Load() == 20 })
 }
@@ -154,30 +172,19 @@ func TestBusFlushesWhatItReadsFromTheStore(t *testing.T) {
 	// publishes them.
 	db := openDB(t, sqlite.Options{})
 	bus := inmem.NewBus(slog.New(slog.DiscardHandler))
-	var gated, flushed atomic.Bool
-	release := make(chan struct{})
-	flushing := make(chan struct{}, 16)
-	sync := func(ctx context.Context) error {
-		if gated.Load() {
-			flushing <- struct{}{}
-			<-release
-			flushed.Store(true)
-		}
-		return db.SyncWAL(ctx)
-	}
-	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, SyncCommits: sync})
+	g := newFlushGate(db)
+	n := startNodeWith(t, db, events.Config{Bus: bus, SoleWriter: true, SyncCommits: g.sync})
 	defer n.stop()
-	open := gosync.OnceFunc(func() { gated.Store(false); close(release) })
-	defer open()
+	defer g.open()
 	ingest(t, n.svc, 0, 10)  // seq 1-10: not handed over (the first group)
 	ingest(t, n.svc, 10, 10) // seq 11-20: queued after 10, the cursor is at 0
-	gated.Store(true)
+	g.closed.Store(true)
 	done := make(chan struct{})
 	go func() { ingest(t, n.svc, 20, 10); close(done) }() // seq 21-30 committed, flush held
-	<-flushing
+	<-g.flushing
 	var early atomic.Int64
 	if err := bus.Subscribe("late", "event.", func(_ context.Context, m onramp.Message) error {
-		if m.Seq > 20 && !flushed.Load() {
+		if m.Seq > 20 && !g.flushed.Load() {
 			early.Add(1)
 		}
 		return nil
@@ -188,6 +195,6 @@ func TestBusFlushesWhatItReadsFromTheStore(t *testing.T) {
 	if e := early.Load(); e > 0 {
 		t.Errorf("%d events of the unflushed group reached the bus before their flush", e)
 	}
-	open()
+	g.open()
 	<-done
 }
