@@ -194,6 +194,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
+		ws.close()
 		wconn.Close()
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
@@ -496,6 +497,10 @@ func (db *DB) inTx(ctx context.Context, mode sweepMode, fn func(*Queries) error)
 	defer db.wmu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	// After a failed flush nothing more is written (see walSync.failed).
+	if err := db.walSync.broken(); err != nil {
+		return err
 	}
 	// BEGIN runs without ctx's cancellation: the driver answers ctx.Err()
 	// for a statement that did run when ctx ends just after it, and a BEGIN

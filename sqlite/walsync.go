@@ -112,7 +112,8 @@ func (w *walSync) flush(ctx context.Context) error {
 		err = d.Sync()
 		d.Close()
 		if err != nil {
-			return fmt.Errorf("sqlite: sync %s: %w", filepath.Dir(w.path), err)
+			w.failed = fmt.Errorf("sqlite: flushing the folder %s failed, so the WAL file may not survive a power loss; restart Onramp: %w", filepath.Dir(w.path), err)
+			return w.failed
 		}
 		w.dirSynced = cur
 	}

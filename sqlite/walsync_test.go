@@ -100,6 +100,18 @@ func TestWALSyncFailureIsFinal(t *testing.T) {
 	if err := db.InTx(ctx, insert("prp_3")); err == nil {
 		t.Fatal("InTx succeeded after a failed flush")
 	}
+	if err := db.InTxUnsynced(ctx, insert("prp_4")); err == nil {
+		t.Fatal("InTxUnsynced succeeded after a failed flush")
+	}
+	// Neither wrote anything: a write that cannot be acknowledged is not
+	// made.
+	n, err := db.Reader().CountEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("%d events stored, want the 4 written before and with the failing flush", n)
+	}
 	if err := db.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded after a failed flush")
 	}
