@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // Durable acknowledgement without a flush inside every commit.
@@ -51,6 +52,8 @@ type walSync struct {
 	// so no later flush can vouch for them (PostgreSQL stops for the same
 	// reason). Every flush and Ping then fail until Onramp is restarted.
 	failed error
+	// failedNow is failed for readers that must not wait on mu.
+	failedNow atomic.Pointer[error]
 	// syncFile flushes a file's data (dataSync; tests count the calls).
 	syncFile func(*os.File) error
 }
@@ -101,8 +104,7 @@ func (w *walSync) flush(ctx context.Context) error {
 		w.f = f
 	}
 	if err := w.syncFile(w.f); err != nil {
-		w.failed = fmt.Errorf("sqlite: flushing %s failed, so writes acknowledged since the last flush may be lost; restart Onramp: %w", w.path, err)
-		return w.failed
+		return w.fail(fmt.Errorf("sqlite: flushing %s failed, so writes acknowledged since the last flush may be lost; restart Onramp: %w", w.path, err))
 	}
 	if w.dirSynced == nil || !os.SameFile(w.dirSynced, cur) {
 		d, err := os.Open(filepath.Dir(w.path))
@@ -112,22 +114,30 @@ func (w *walSync) flush(ctx context.Context) error {
 		err = d.Sync()
 		d.Close()
 		if err != nil {
-			w.failed = fmt.Errorf("sqlite: flushing the folder %s failed, so the WAL file may not survive a power loss; restart Onramp: %w", filepath.Dir(w.path), err)
-			return w.failed
+			return w.fail(fmt.Errorf("sqlite: flushing the folder %s failed, so the WAL file may not survive a power loss; restart Onramp: %w", filepath.Dir(w.path), err))
 		}
 		w.dirSynced = cur
 	}
 	return nil
 }
 
-// broken is the sticky failure of an earlier flush, if any.
+// broken is the sticky failure of an earlier flush, if any. It does not
+// wait for a flush under way (every transaction asks).
 func (w *walSync) broken() error {
 	if w == nil {
 		return nil
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.failed
+	if err := w.failedNow.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// fail makes err the sticky failure. The caller holds mu.
+func (w *walSync) fail(err error) error {
+	w.failed = err
+	w.failedNow.Store(&err)
+	return err
 }
 
 func (w *walSync) close() error {
