@@ -12,9 +12,10 @@ import (
 // syncLoop flushes the disk for N and answers its requests. One flush
 // covers every group committed before it began, so under load one flush
 // answers several groups. Nothing reaches a caller or, with SoleWriter,
-// the bus before its flush: finish runs after it, and the publisher waits
+// the bus before its flush: finish runs after it, the publisher waits
 // for the handoff while groups are in flight instead of reading the store
-// (handoff.unsynced). A reader of the store may see the events between
+// (handoff.unsynced), and flushes before it publishes what it did read
+// there (Publisher.flushRead). A reader of the store may see the events between
 // the commit and the flush; a machine that fails in that moment loses
 // them, and nobody was told they were stored.
 
