@@ -29,14 +29,7 @@ func TestWALSync(t *testing.T) {
 		{sync: "NORMAL", pinned: 1, spare: 1},
 	} {
 		t.Run("synchronous="+tc.sync, func(t *testing.T) {
-			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: tc.sync})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := openTestDB(t, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{Synchronous: tc.sync})
 			var n atomic.Int64
 			db.CountWALSyncs(&n)
 			pinned, spare, err := db.Synchronous(ctx)
@@ -73,14 +66,7 @@ func TestWALSync(t *testing.T) {
 // /readyz does).
 func TestWALSyncFailureIsFinal(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openTestDB(t, filepath.Join(t.TempDir(), "onramp.db"), sqlite.Options{})
 	insert := func(prop string) func(q *sqlite.Queries) error {
 		return func(q *sqlite.Queries) error { return q.InsertEvents(ctx, storetest.FakeEvents(2, 1, prop)) }
 	}
